@@ -1,0 +1,175 @@
+"""Writes and reads of runs and results.
+
+Write rules that keep the store trustworthy:
+- a run is created ``running`` and ends ``succeeded`` or ``failed`` (with its error);
+- each suite's results (and artifacts) are written in one transaction, so a suite is either
+  fully stored or not at all; a second write of the same suite is refused by the unique key;
+- readers that want finished numbers filter on ``status == "succeeded"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from db.engine import session_scope, upgrade
+from db.models import Artifact, Result, Run, utcnow
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """What a suite hands to the store for one (task, metric)."""
+
+    suite: str
+    task: str
+    metric: str
+    value: float
+    higher_is_better: bool
+    stderr: float | None = None
+    n: int | None = None
+    unit: str = ""
+    display_name: str = ""
+
+
+class SuiteAlreadyStored(RuntimeError):
+    pass
+
+
+class Store:
+    """The store behind one database URL; migrates the schema on first use."""
+
+    def __init__(self, url: str, migrate: bool = True) -> None:
+        self.url = url
+        if migrate:
+            upgrade(url)
+
+    # -- runs -------------------------------------------------------------------------------
+    def create_run(self, **fields: Any) -> int:
+        with session_scope(self.url) as s:
+            run = Run(status="running", **fields)
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        with session_scope(self.url) as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                raise KeyError(f"no run {run_id}")
+            for key, value in fields.items():
+                setattr(run, key, value)
+
+    def finish_run(self, run_id: int, status: str, error: str | None = None, **fields: Any) -> None:
+        if status not in ("succeeded", "failed"):
+            raise ValueError(f"final status must be succeeded or failed, not {status!r}")
+        self.update_run(run_id, status=status, error=error, finished_at=utcnow(), **fields)
+
+    def get_run(self, run_id: int) -> Run | None:
+        with session_scope(self.url) as s:
+            return s.get(Run, run_id)
+
+    def add_suite_results(
+        self,
+        run_id: int,
+        suite: str,
+        rows: Sequence[ResultRow | dict[str, Any]],
+        artifacts: dict[str, Any] | None = None,
+        data_files: dict[str, str] | None = None,
+    ) -> None:
+        """Store one suite's results and artifacts atomically (all or nothing)."""
+        with session_scope(self.url) as s:
+            run = s.get(Run, run_id, with_for_update=True)
+            if run is None:
+                raise KeyError(f"no run {run_id}")
+            already = s.scalar(select(Result.id).where(Result.run_id == run_id, Result.suite == suite).limit(1))
+            if already is not None:
+                raise SuiteAlreadyStored(f"run {run_id} already has results for suite {suite!r}")
+            for item in rows:
+                row = item if isinstance(item, ResultRow) else ResultRow(**item)
+                if row.suite != suite:
+                    raise ValueError(f"result for suite {row.suite!r} handed to suite {suite!r}")
+                s.add(Result(run_id=run_id, **row.__dict__))
+            for name, payload in (artifacts or {}).items():
+                s.add(Artifact(run_id=run_id, suite=suite, name=name, payload=payload))
+            if data_files:
+                run.data_files = {**(run.data_files or {}), **data_files}
+
+    def add_artifact(self, run_id: int, suite: str, name: str, payload: Any) -> None:
+        with session_scope(self.url) as s:
+            s.add(Artifact(run_id=run_id, suite=suite, name=name, payload=payload))
+
+    def completed_suites(self, run_id: int) -> set[str]:
+        with session_scope(self.url) as s:
+            return set(s.scalars(select(Result.suite).where(Result.run_id == run_id).distinct()))
+
+    # -- reads ------------------------------------------------------------------------------
+    def runs(
+        self,
+        model: str | None = None,
+        method: str | None = None,
+        status: str | None = None,
+        ids: Iterable[int] | None = None,
+    ) -> list[Run]:
+        with session_scope(self.url) as s:
+            q = select(Run).order_by(Run.id)
+            if model:
+                q = q.where(Run.model_id == model)
+            if method:
+                q = q.where(Run.method_name == method)
+            if status:
+                q = q.where(Run.status == status)
+            if ids is not None:
+                q = q.where(Run.id.in_(list(ids)))
+            return list(s.scalars(q))
+
+    def results(self, run_ids: Iterable[int]) -> list[Result]:
+        with session_scope(self.url) as s:
+            q = select(Result).where(Result.run_id.in_(list(run_ids))).order_by(Result.run_id, Result.id)
+            return list(s.scalars(q))
+
+    def artifacts(self, run_id: int) -> list[Artifact]:
+        with session_scope(self.url) as s:
+            return list(s.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id)))
+
+
+def run_to_dict(run: Run, results: Sequence[Result]) -> dict[str, Any]:
+    """The JSON contract of ``skipbench run --json`` / ``results --format json``."""
+    return {
+        "run_id": run.id,
+        "status": run.status,
+        "error": run.error,
+        "created_at": run.created_at.isoformat() if run.created_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "model": {
+            "id": run.model_id,
+            "revision": run.model_revision,
+            "hash": run.model_hash,
+            "dtype": run.model_dtype,
+            "params": run.model_params,
+            "random_weights": run.random_weights,
+            **(run.model_info or {}),
+        },
+        "method": {"name": run.method_name, "config": run.method_config, "details": run.method_details},
+        "sparsity": run.sparsity,
+        "suites": run.suites,
+        "seed": run.seed,
+        "results": [
+            {
+                "suite": r.suite,
+                "task": r.task,
+                "metric": r.metric,
+                "value": r.value,
+                "stderr": r.stderr,
+                "n": r.n,
+                "unit": r.unit,
+                "higher_is_better": r.higher_is_better,
+                "display_name": r.display_name,
+            }
+            for r in results
+            if r.run_id == run.id
+        ],
+        "provenance": {**(run.provenance or {}), "device": run.device, "data_files": run.data_files},
+    }

@@ -1,0 +1,184 @@
+"""Model loading: a hub id, a local HF folder, a GGUF file, or a catalog name.
+
+``ModelSpec`` is what a run records; ``load_model`` returns the model, its tokenizer and the
+facts the store needs (parameter count, hash of the weight files, layer count).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from skipbench.config import FrozenConfig
+from skipbench.errors import InvalidInput
+
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+Device = Literal["auto", "cpu", "cuda"]
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class ModelSpec(FrozenConfig):
+    source: str = ""
+    revision: str | None = None
+    dtype: DType = "auto"
+    device: Device = "auto"
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            raise InvalidInput("a model is required: a hub id, a local folder, a .gguf file or a catalog name")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise InvalidInput(f"dtype={self.dtype!r}; allowed: auto, float32, bfloat16, float16")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise InvalidInput(f"device={self.device!r}; allowed: auto, cpu, cuda, cuda:N")
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    spec: ModelSpec
+    info: dict[str, Any] = field(default_factory=dict)  # model_type, num_layers, params, hash, ...
+
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InvalidInput(f"device={device!r} but CUDA is not available here; use cpu or auto")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> Any:
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, dtype)
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    kind: Literal["folder", "gguf", "hub", "random"]
+    location: str  # folder, gguf path, hub id, or config name
+    display: str  # what the run records as model id
+
+
+def resolve_source(source: str) -> ResolvedSource:
+    """Decide what ``source`` names, without loading anything."""
+    from harness import catalog
+
+    if source.startswith("config:"):
+        try:
+            from harness import random_models
+        except ModuleNotFoundError:
+            raise InvalidInput(f"model {source!r}: random-weight configs are not available in this build") from None
+        return ResolvedSource("random", random_models.config_name(source), source)
+    path = Path(source).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise InvalidInput(f"model file {source!r} does not exist")
+        return ResolvedSource("gguf", str(path.resolve()), source)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise InvalidInput(f"model folder {source!r} has no config.json")
+        return ResolvedSource("folder", str(path.resolve()), _folder_display(path))
+    if source in catalog.CATALOG:
+        folder = catalog.cached_folder(source)
+        if folder is None:
+            raise InvalidInput(
+                f"catalog model {source!r} is not fetched yet; run: skipbench models fetch {source}"
+            )
+        return ResolvedSource("folder", str(folder), source)
+    if "/" in source and not source.startswith((".", "/", "~")) and _HUB_ID.match(source):
+        return ResolvedSource("hub", source, source)
+    raise InvalidInput(
+        f"model {source!r} is not an existing folder or .gguf file, a catalog name "
+        f"({', '.join(catalog.CATALOG)}), a config:<name>, or a hub id like org/name"
+    )
+
+
+def _folder_display(path: Path) -> str:
+    """Catalog folders record their catalog name; other folders their absolute path."""
+    from harness import catalog
+
+    name = catalog.name_of_folder(path)
+    return name or str(path.resolve())
+
+
+def load_model(spec: ModelSpec) -> LoadedModel:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from methods.layers import decoder_layers
+
+    resolved = resolve_source(spec.source)
+    device = resolve_device(spec.device)
+    dtype = resolve_dtype(spec.dtype, device)
+    if resolved.kind == "random":
+        from harness import random_models
+
+        return random_models.load_random(spec, resolved, device, dtype)
+    kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
+    location = resolved.location
+    if resolved.kind == "gguf":
+        kwargs["gguf_file"] = Path(location).name
+        location = str(Path(location).parent)
+    if resolved.kind == "hub" and spec.revision:
+        kwargs["revision"] = spec.revision
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **kwargs)
+    except OSError as exc:
+        raise InvalidInput(f"cannot load model {spec.source!r}: {str(exc).splitlines()[0]}") from exc
+    model.to(device).eval()
+    layers = decoder_layers(model)  # fails clearly for unsupported architectures
+    info = {
+        "model_type": model.config.model_type,
+        "num_layers": len(layers),
+        "params": sum(p.numel() for p in model.parameters()),
+        "source_kind": resolved.kind,
+        "location": resolved.location,
+        "hash": weights_hash(resolved),
+        "revision": spec.revision or _commit_hash(model),
+        "display": resolved.display,
+        "device": device,
+        "dtype": str(dtype).removeprefix("torch."),
+        "random_weights": False,
+    }
+    torch.manual_seed(0)
+    return LoadedModel(model, tokenizer, spec, info)
+
+
+def _commit_hash(model: Any) -> str | None:
+    return getattr(model.config, "_commit_hash", None)
+
+
+def weights_hash(resolved: ResolvedSource) -> str | None:
+    """sha256 over the weight files (sorted by name) of a local model; None for hub models."""
+    from harness.data import sha256_file
+
+    if resolved.kind == "gguf":
+        return sha256_file(resolved.location)
+    if resolved.kind != "folder":
+        return None
+    files = sorted(Path(resolved.location).glob("*.safetensors")) or sorted(
+        Path(resolved.location).glob("*.bin")
+    )
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(sha256_file(str(f)).encode())
+    return h.hexdigest()

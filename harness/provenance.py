@@ -1,0 +1,88 @@
+"""What a result row needs to be reproducible: versions, git sha, device."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import skipbench
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@lru_cache(maxsize=1)
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(_REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(_REPO), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def device_name(device: Any) -> str:
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"cpu: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def gpu_facts() -> dict[str, Any]:
+    """Driver, CUDA, clocks where readable (nvidia-smi); empty without a GPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    facts: dict[str, Any] = {
+        "gpu": torch.cuda.get_device_name(0),
+        "cuda": torch.version.cuda,
+        "gpu_count": torch.cuda.device_count(),
+    }
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version,clocks.sm,clocks.max.sm,clocks.mem", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10,
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            driver, sm, sm_max, mem = (x.strip() for x in out.stdout.splitlines()[0].split(","))
+            facts.update(driver=driver, sm_clock=sm, sm_clock_max=sm_max, mem_clock=mem)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        pass
+    return facts
+
+
+def collect(device: Any) -> dict[str, Any]:
+    import torch
+
+    return {
+        "skipbench": skipbench.__version__,
+        "git_sha": git_sha(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": _version("transformers"),
+        "lm_eval": _version("lm_eval") or _version("lm-eval"),
+        "platform": platform.platform(),
+        "host": platform.node(),
+        "device_name": device_name(device),
+        **gpu_facts(),
+    }

@@ -1,0 +1,1 @@
+"""Standardized evaluation suites. Each suite is one module with a ``Suite`` subclass."""

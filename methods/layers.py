@@ -1,0 +1,103 @@
+"""The one accessor for decoder layers, keyed by ``config.model_type`` (never by model name).
+
+Also the one place that removes layers, because a removal must keep three things consistent:
+the ``ModuleList``, each attention module's ``layer_idx`` (it indexes the KV cache), and the
+config's ``num_hidden_layers`` / ``layer_types`` (the cache and the masks are built from them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from skipbench.errors import InvalidInput
+
+# model_type -> attribute path from the *CausalLM (or multimodal wrapper) to the ModuleList
+_LAYER_PATHS: dict[str, tuple[str, ...]] = {
+    "llama": ("model", "layers"),
+    "mistral": ("model", "layers"),
+    "qwen2": ("model", "layers"),
+    "qwen3": ("model", "layers"),
+    "gemma3_text": ("model", "layers"),
+    "gemma3": ("model", "language_model", "layers"),
+}
+
+SUPPORTED_MODEL_TYPES = tuple(_LAYER_PATHS)
+
+
+def _model_type(model: Any) -> str:
+    config = getattr(model, "config", None)
+    return getattr(config, "model_type", None) or type(model).__name__
+
+
+def decoder_layers(model: Any) -> Any:
+    """The model's decoder layers (an ``nn.ModuleList``)."""
+    model_type = _model_type(model)
+    path = _LAYER_PATHS.get(model_type)
+    if path is None:
+        raise InvalidInput(
+            f"unsupported architecture {model_type!r}; supported: {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
+    obj = model
+    for attr in path:
+        obj = getattr(obj, attr)
+    return obj
+
+
+def num_decoder_layers(model: Any) -> int:
+    return len(decoder_layers(model))
+
+
+def text_config(model: Any) -> Any:
+    """The config that describes the decoder stack (the text config of multimodal models)."""
+    config = model.config
+    return config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+
+
+def keep_layers(model: Any, keep: Sequence[int]) -> Any:
+    """Keep only the decoder layers at ``keep`` (ascending original indices); returns ``model``."""
+    import torch.nn as nn
+
+    layers = decoder_layers(model)
+    total = len(layers)
+    keep = sorted(set(keep))
+    if not keep or keep[0] < 0 or keep[-1] >= total:
+        raise InvalidInput(f"layer indices {keep} out of range 0..{total - 1}")
+    kept = [layers[i] for i in keep]
+    for new_idx, layer in enumerate(kept):
+        _set_layer_idx(layer, new_idx)
+    parent = model
+    path = _LAYER_PATHS[_model_type(model)]
+    for attr in path[:-1]:
+        parent = getattr(parent, attr)
+    setattr(parent, path[-1], nn.ModuleList(kept))
+    cfg = text_config(model)
+    cfg.num_hidden_layers = len(kept)
+    layer_types = getattr(cfg, "layer_types", None)
+    if layer_types is not None and len(layer_types) == total:
+        cfg.layer_types = [layer_types[i] for i in keep]
+    if cfg is not model.config and hasattr(model.config, "num_hidden_layers"):
+        model.config.num_hidden_layers = len(kept)
+    return model
+
+
+def remove_layers(model: Any, remove: Sequence[int]) -> Any:
+    """Delete the decoder layers at ``remove`` (original indices); returns ``model``."""
+    total = num_decoder_layers(model)
+    bad = [i for i in remove if not 0 <= i < total]
+    if bad:
+        raise InvalidInput(f"layer indices {bad} out of range 0..{total - 1}")
+    if len(set(remove)) >= total:
+        raise InvalidInput(f"cannot remove all {total} decoder layers")
+    removed = set(remove)
+    return keep_layers(model, [i for i in range(total) if i not in removed])
+
+
+def _set_layer_idx(layer: Any, idx: int) -> None:
+    for module in layer.modules():
+        if hasattr(module, "layer_idx"):
+            module.layer_idx = idx
+
+
+def count_parameters(module: Any) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,1 @@
+"""The ``skipbench`` command line (typer + rich). Heavy imports happen inside commands."""

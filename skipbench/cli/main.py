@@ -1,0 +1,61 @@
+"""Entry point: assembles the command groups and turns ``InvalidInput`` into exit code 2.
+
+Each command module registers its commands on ``app`` (or adds a sub-typer); keep their
+module-level imports light: torch, transformers and lm_eval are imported inside commands.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from skipbench.cli import common
+from skipbench.errors import InvalidInput
+
+app = typer.Typer(
+    name="skipbench",
+    help="Benchmark training-free layer/token skipping methods on Hugging Face decoder-only LLMs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# command modules (each registers on `app`)
+from skipbench.cli import db_cmd, models_cmd, run_cmd  # noqa: E402
+
+for module in (run_cmd, models_cmd, db_cmd):
+    module.register(app)
+
+for optional in ("analyze_cmd", "service_cmd", "leaderboard_cmd"):
+    try:
+        mod = __import__(f"skipbench.cli.{optional}", fromlist=["register"])
+    except ModuleNotFoundError as exc:
+        if exc.name != f"skipbench.cli.{optional}":
+            raise
+        continue
+    mod.register(app)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except InvalidInput as exc:
+        common.err(f"error: {exc}")
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        common.err("aborted")
+        sys.exit(1)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""``skipbench run``, ``results`` and ``methods``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from skipbench.cli.common import console, get_store, progress_bars
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="hub id, local folder, .gguf file, or catalog name")]
+MethodOpt = Annotated[str, typer.Option("--method", help="registered method name (see `skipbench methods`)")]
+SparsityOpt = Annotated[float | None, typer.Option("--sparsity", help="fraction of computation to skip, in [0, 1)")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="method parameter key=value (repeatable)")]
+SuiteOpt = Annotated[list[str] | None, typer.Option("--suite", help="perplexity, zeroshot, longbench, throughput (repeatable)")]
+TaskOpt = Annotated[list[str] | None, typer.Option("--task", help="task of a chosen suite (repeatable)")]
+SuiteSetOpt = Annotated[list[str] | None, typer.Option("--suite-set", help="suite parameter SUITE.key=value (repeatable)")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", help="first N windows / examples per task")]
+SeqLenOpt = Annotated[int | None, typer.Option("--seq-len", help="perplexity window length (default 2048)")]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="evaluation batch size")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16")]
+RevisionOpt = Annotated[str | None, typer.Option("--revision", help="hub revision (branch, tag or commit)")]
+TrustOpt = Annotated[bool, typer.Option("--trust-remote-code", help="allow custom model code from the hub")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="seed for calibration sampling and everything random")]
+CalibOpt = Annotated[str, typer.Option("--calib-source", help="calibration data: auto, local, hub")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("results")(results)
+    app.command("methods")(methods)
+
+
+def run(
+    model: ModelOpt,
+    method: MethodOpt = "dense",
+    sparsity: SparsityOpt = None,
+    set_: SetOpt = None,
+    suite: SuiteOpt = None,
+    task: TaskOpt = None,
+    suite_set: SuiteSetOpt = None,
+    limit: LimitOpt = None,
+    seq_len: SeqLenOpt = None,
+    batch_size: BatchOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    revision: RevisionOpt = None,
+    trust_remote_code: TrustOpt = False,
+    seed: SeedOpt = 0,
+    calib_source: CalibOpt = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="print the run as one JSON document (last line)")] = False,
+) -> None:
+    """Evaluate MODEL with METHOD in this process, store the run, print its results."""
+    from harness.runner import execute
+    from skipbench.cli.spec_options import build_spec
+
+    spec = build_spec(
+        model=model, method=method, sparsity=sparsity, sets=set_, suites=suite, tasks=task,
+        suite_sets=suite_set, limit=limit, seq_len=seq_len, batch_size=batch_size, device=device,
+        dtype=dtype, revision=revision, trust_remote_code=trust_remote_code, seed=seed,
+        calib_source=calib_source,
+    )
+    store = get_store()
+    with progress_bars() as progress:
+        record = execute(spec, store, progress)
+    from skipbench.cli.tables import print_runs
+
+    print_runs([record], title=f"run {record['run_id']}")
+    if as_json:
+        print(json.dumps(record, default=str))
+
+
+def results(
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    model: Annotated[str | None, typer.Option("--model", help="only this model id")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="only this method")] = None,
+    run_id: Annotated[list[int] | None, typer.Option("--run", help="only these run ids")] = None,
+    all_runs: Annotated[bool, typer.Option("--all", help="include failed and running runs")] = False,
+) -> None:
+    """Show stored runs: one row per run, one column per task and metric."""
+    from db.store import run_to_dict
+    from skipbench.cli.tables import print_runs, runs_to_csv
+    from skipbench.errors import InvalidInput
+
+    if fmt not in ("table", "csv", "json"):
+        raise InvalidInput(f"--format {fmt!r}; allowed: table, csv, json")
+    store = get_store()
+    runs = store.runs(model=model, method=method, status=None if all_runs else "succeeded", ids=run_id)
+    by_run: dict[int, list] = {}
+    for r in store.results([run.id for run in runs]):
+        by_run.setdefault(r.run_id, []).append(r)
+    records = [run_to_dict(run, by_run.get(run.id, [])) for run in runs]
+    if fmt == "json":
+        print(json.dumps(records, default=str))
+    elif fmt == "csv":
+        print(runs_to_csv(records), end="")
+    elif not records:
+        console.print("No runs stored yet. Try: skipbench run --model smollm2-135m-instruct --limit 2")
+    else:
+        print_runs(records, title="SkipBench results")
+
+
+def methods() -> None:
+    """List registered methods, their descriptions and parameters (with defaults)."""
+    from rich.table import Table
+
+    from methods.registry import available_methods
+
+    table = Table(title="Methods")
+    table.add_column("name", style="bold")
+    table.add_column("description")
+    table.add_column("parameters (default)")
+    for name, cls in available_methods().items():
+        params = ", ".join(f"{n}: {t} = {d!r}" for n, t, d in cls.Config.describe()) or "-"
+        table.add_row(name, cls.description, params)
+    console.print(table)

@@ -1,0 +1,75 @@
+"""The one Settings object: URLs and paths shared by the CLI, the workers and the leaderboard.
+
+Every value can be set through an environment variable prefixed ``SKIPBENCH_`` (or a ``.env``
+file), e.g. ``SKIPBENCH_DATABASE_URL=postgresql+psycopg://user@host/db``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_home() -> Path:
+    return Path.home() / ".cache" / "skipbench"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SKIPBENCH_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="SkipBench's data directory")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; empty means SQLite at <home>/skipbench.db"
+    )
+    shared_dir: Path = Field(
+        default=_REPO_ROOT.parent / "shared",
+        description="read-only folder with offline data sets (data/...) for tests, demo, offline runs",
+    )
+    model_cache: Path | None = Field(
+        default=None, description="where fetched models are saved; default <home>/models"
+    )
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    result_backend: str = "redis://127.0.0.1:6379/1"
+    job_soft_time_limit_s: int = 6 * 3600
+    job_hard_time_limit_s: int = 6 * 3600 + 600
+    heartbeat_interval_s: float = 10.0
+    heartbeat_stale_s: float = 120.0
+    offline: bool = Field(
+        default=False, description="never touch the Hugging Face hub; use shared_dir data only"
+    )
+
+    @field_validator("home", "shared_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def db_url(self) -> str:
+        """The effective database URL (SQLite under ``home`` unless set)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'skipbench.db'}"
+
+    @property
+    def models_dir(self) -> Path:
+        return (self.model_cache or self.home / "models").expanduser()
+
+    @property
+    def data_dir(self) -> Path:
+        """Offline data sets: ``<shared_dir>/data``."""
+        return self.shared_dir / "data"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Tests change the environment; this makes the next ``get_settings()`` re-read it."""
+    get_settings.cache_clear()
