@@ -78,6 +78,9 @@ def results(
     method: Annotated[str | None, typer.Option("--method", help="only this method")] = None,
     run_id: Annotated[list[int] | None, typer.Option("--run", help="only these run ids")] = None,
     all_runs: Annotated[bool, typer.Option("--all", help="include failed and running runs")] = False,
+    latest: Annotated[
+        bool, typer.Option("--latest", help="only the newest run per model, method config and suites")
+    ] = False,
 ) -> None:
     """Show stored runs: one row per run, one column per task and metric."""
     from db.store import run_to_dict
@@ -88,6 +91,12 @@ def results(
         raise InvalidInput(f"--format {fmt!r}; allowed: table, csv, json")
     store = get_store()
     runs = store.runs(model=model, method=method, status=None if all_runs else "succeeded", ids=run_id)
+    if latest:
+        newest: dict[str, object] = {}
+        for run in runs:  # ordered by id, so later runs overwrite earlier ones
+            key = json.dumps([run.model_id, run.method_name, run.method_config, run.suites], sort_keys=True, default=str)
+            newest[key] = run
+        runs = sorted(newest.values(), key=lambda r: r.id)  # type: ignore[attr-defined]
     by_run: dict[int, list] = {}
     for r in store.results([run.id for run in runs]):
         by_run.setdefault(r.run_id, []).append(r)
