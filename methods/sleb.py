@@ -1,0 +1,279 @@
+"""SLEB (Song et al., ICML 2024): greedy, iterative removal of whole transformer blocks.
+
+Each round tries every remaining candidate block (all remaining blocks except the first
+``skip_first`` and the last ``skip_last``), measures the calibration mean NLL of the model
+without it, and removes for good the block whose removal hurts least (ties: lower index).
+``n = ceil(sparsity x L)`` rounds unless ``num_layers`` is given.
+
+The search is cheap without changing its answer: within a round the blocks before the earliest
+candidate never change, so their output (the hidden state entering that candidate) is computed
+once per round and cached; every trial then runs only the blocks from there to the end, the
+final norm and the LM head. ``sleb_search`` is reusable with another trial operation (OrthoRank
+uses "make this block token-selective" instead of "remove it").
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from methods.base import (
+    ApplyContext,
+    CalibrationSpec,
+    LayerSkipConfig,
+    Method,
+    MethodOutcome,
+    ProgressFn,
+)
+from methods.layers import count_parameters, decoder_layers, remove_layers
+from methods.registry import register_method
+from skipbench.errors import InvalidInput
+
+TrialFn = Callable[
+    ..., Any
+]  # trial(layer_idx, layer_module, hidden_states, **layer_kwargs) -> hidden_states
+
+
+@dataclass(frozen=True)
+class SLEBConfig(LayerSkipConfig):
+    calib_dataset: str = "c4"
+    calib_samples: int = 128
+    calib_seq_len: int = 2048
+    seed: int = 0
+    skip_first: int = 1
+    skip_last: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        CalibrationSpec(self.calib_dataset, self.calib_samples, self.calib_seq_len, self.seed)
+        for key in ("skip_first", "skip_last"):
+            if getattr(self, key) < 0:
+                raise InvalidInput(f"{key}={getattr(self, key)} must be >= 0")
+
+
+@dataclass
+class SlebSearch:
+    order: list[int]  # original layer indices, in selection order
+    losses: list[float]  # calibration mean NLL (nats/token) after each round
+
+
+def check_search_size(total: int, n: int, skip_first: int, skip_last: int) -> None:
+    """Every round needs a candidate: ``n <= L - skip_first - skip_last`` (when n > 0)."""
+    if skip_first < 0 or skip_last < 0:
+        raise InvalidInput(f"skip_first={skip_first}, skip_last={skip_last} must both be >= 0")
+    room = total - skip_first - skip_last
+    if n > 0 and n > room:
+        raise InvalidInput(
+            f"cannot select {n} of {total} layers with skip_first={skip_first} and "
+            f"skip_last={skip_last}; at most {max(room, 0)} are candidates"
+        )
+
+
+class _Stop(Exception):
+    """Raised by the capture hook: nothing after the earliest candidate is needed."""
+
+
+def _stand_in(idx: int, layer: Any, trial: TrialFn | None) -> Any:
+    """A module that takes ``layer``'s place: identity (removal) or ``trial``."""
+    import torch.nn as nn
+
+    class StandIn(nn.Module):
+        def forward(self, hidden_states: Any, **kwargs: Any) -> Any:
+            if trial is None:
+                return hidden_states
+            return trial(idx, layer, hidden_states, **kwargs)
+
+    return StandIn()
+
+
+def _hidden_arg(args: tuple, kwargs: dict) -> Any:
+    return args[0] if args else kwargs["hidden_states"]
+
+
+def _with_hidden(args: tuple, kwargs: dict, hidden: Any) -> tuple[tuple, dict]:
+    if args:
+        return (hidden, *args[1:]), kwargs
+    return args, {**kwargs, "hidden_states": hidden}
+
+
+def _batch_nll(logits: Any, ids: Any) -> tuple[float, int]:
+    """(sum of next-token NLL, token count) for one batch."""
+    import torch.nn.functional as F
+
+    flat = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
+    target = ids[:, 1:].reshape(-1)
+    return float(F.cross_entropy(flat, target, reduction="sum").double()), int(target.numel())
+
+
+def sleb_search(
+    model: Any,
+    calibration: Any,
+    n: int,
+    *,
+    skip_first: int = 1,
+    skip_last: int = 1,
+    trial: TrialFn | None = None,
+    batch_size: int = 1,
+    progress: ProgressFn | None = None,
+) -> SlebSearch:
+    """Greedily pick ``n`` layers whose replacement by ``trial`` (default: removal) hurts least.
+
+    ``calibration`` is a ``[N, T]`` LongTensor. Layers picked in earlier rounds stay replaced in
+    later rounds. The model is restored before returning (also on errors).
+    """
+    import torch
+
+    layers = decoder_layers(model)
+    total = len(layers)
+    check_search_size(total, n, skip_first, skip_last)
+    if batch_size < 1:
+        raise InvalidInput(f"batch_size={batch_size} must be >= 1")
+    originals = list(layers)
+    device = next(model.parameters()).device
+    dtype = model.get_input_embeddings().weight.dtype
+    batches = [
+        calibration[s : s + batch_size].to(device) for s in range(0, len(calibration), batch_size)
+    ]
+    remaining = list(range(total))
+    order: list[int] = []
+    losses: list[float] = []
+    total_trials = sum(len(remaining) - r - skip_first - skip_last for r in range(n))
+    done_trials = 0
+    try:
+        with torch.inference_mode():
+            for _ in range(n):
+                candidates = remaining[skip_first : len(remaining) - skip_last]
+                start = candidates[0]
+                cached = _capture(model, layers[start], batches)
+                best: tuple[float, int] | None = None
+                for cand in candidates:
+                    layers[cand] = _stand_in(cand, originals[cand], trial)
+                    loss = _tail_loss(model, layers, start, cached, batches, dtype)
+                    layers[cand] = originals[cand]
+                    if best is None or (loss, cand) < best:
+                        best = (loss, cand)
+                    done_trials += 1
+                    if progress is not None:
+                        progress("sleb: search", done_trials / max(total_trials, 1))
+                assert best is not None
+                loss, chosen = best
+                layers[chosen] = _stand_in(chosen, originals[chosen], trial)
+                remaining.remove(chosen)
+                order.append(chosen)
+                losses.append(loss)
+    finally:
+        for i, layer in enumerate(originals):
+            layers[i] = layer
+    return SlebSearch(order=order, losses=losses)
+
+
+def _capture(model: Any, layer: Any, batches: list) -> list:
+    """The hidden states entering ``layer`` for each batch (forward stops there)."""
+    cached: list = []
+
+    def hook(module: Any, args: tuple, kwargs: dict) -> None:
+        cached.append(_hidden_arg(args, kwargs))
+        raise _Stop
+
+    handle = layer.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        for ids in batches:
+            with contextlib.suppress(_Stop):
+                model(input_ids=ids, use_cache=False)
+    finally:
+        handle.remove()
+    return cached
+
+
+def _tail_loss(
+    model: Any, layers: Any, start: int, cached: list, batches: list, dtype: Any
+) -> float:
+    """Mean NLL when the forward starts at layer ``start`` from the cached hidden states.
+
+    The model's own forward runs with the layers before ``start`` as identities and the
+    cached state swapped in at ``start``, so per-layer masks and position embeddings, the
+    final norm, the LM head and any logit soft-capping are exactly the model's.
+    """
+    import torch
+
+    prefix = list(layers)[:start]
+    for i in range(start):
+        layers[i] = _stand_in(i, None, None)
+    current: dict[str, Any] = {}
+
+    def swap(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        return _with_hidden(args, kwargs, current["h"])
+
+    handle = layers[start].register_forward_pre_hook(swap, with_kwargs=True)
+    nll_sum, count = 0.0, 0
+    try:
+        for ids, hidden in zip(batches, cached):
+            current["h"] = hidden
+            dummy = torch.zeros(*ids.shape, hidden.shape[-1], dtype=dtype, device=ids.device)
+            logits = model(inputs_embeds=dummy, use_cache=False).logits
+            s, c = _batch_nll(logits, ids)
+            nll_sum += s
+            count += c
+    finally:
+        handle.remove()
+        for i, layer in enumerate(prefix):
+            layers[i] = layer
+    return nll_sum / count
+
+
+@register_method
+class SLEB(Method):
+    name = "sleb"
+    description = "Greedy iterative block removal: each round drops the block whose removal raises calibration NLL least."
+    Config = SLEBConfig
+
+    def calibration_spec(self) -> CalibrationSpec:
+        c = self.config
+        assert isinstance(c, SLEBConfig)
+        return CalibrationSpec(c.calib_dataset, c.calib_samples, c.calib_seq_len, c.seed)
+
+    def validate_for(self, num_layers: int) -> None:
+        c = self.config
+        assert isinstance(c, SLEBConfig)
+        check_search_size(num_layers, c.layers_to_skip(num_layers), c.skip_first, c.skip_last)
+
+    def apply(self, model: Any, ctx: ApplyContext) -> MethodOutcome:
+        config = self.config
+        assert isinstance(config, SLEBConfig)
+        layers = decoder_layers(model)
+        total = len(layers)
+        n = config.layers_to_skip(total)
+        self.validate_for(total)
+        if n > 0 and ctx.calibration is None:
+            raise InvalidInput("sleb needs calibration data")
+        search = SlebSearch([], [])
+        if n > 0:
+            search = sleb_search(
+                model,
+                ctx.calibration,
+                n,
+                skip_first=config.skip_first,
+                skip_last=config.skip_last,
+                batch_size=ctx.batch_size,
+                progress=ctx.report,
+            )
+        params_before = count_parameters(model)
+        removed_params = sum(count_parameters(layers[i]) for i in search.order)
+        if search.order:
+            remove_layers(model, search.order)
+        removed = set(search.order)
+        details = {
+            "removed_layers": search.order,
+            "calibration_loss": [round(v, 6) for v in search.losses],
+            "kept_layers": [i for i in range(total) if i not in removed],
+            "num_layers_total": total,
+            "candidate_bounds": {"skip_first": config.skip_first, "skip_last": config.skip_last},
+            "sparsity": {
+                "nominal": config.sparsity if config.num_layers is None else n / total,
+                "realized": n / total,
+                "param_fraction_removed": removed_params / params_before,
+            },
+        }
+        return MethodOutcome(model=model, details=details)
