@@ -143,7 +143,7 @@ def selective_forward(
     rows = q_pos.expand(bsz, -1).gather(1, idx)  # the selected queries' key indices
     allowed = allowed_fn(rows, idx)
     if not settings.unselected_kv:
-        allowed = allowed & _visible_keys(rows, q_pos, allowed.shape[-1])[:, None, None, :]
+        allowed = allowed & _visible_keys(rows, valid, q_pos, allowed.shape[-1])[:, None, None, :]
     if valid is not None:  # rows of unused slots would be fully masked (NaN): open them
         allowed = allowed | ~valid[:, None, :, None]
 
@@ -197,11 +197,13 @@ def _attend(
     return torch.matmul(probs, v)
 
 
-def _visible_keys(rows: torch.Tensor, q_pos: torch.Tensor, kv_len: int) -> torch.Tensor:
+def _visible_keys(rows: torch.Tensor, valid: Any, q_pos: torch.Tensor, kv_len: int) -> torch.Tensor:
     """``[B, S]``: keys visible with ``unselected_kv=false``: the cached past and the selected."""
     keys = torch.arange(kv_len, device=rows.device)
     keep = (keys[None, :] < q_pos[:, :1]).expand(rows.shape[0], -1).clone()
-    return keep.scatter_(1, rows, True)
+    if valid is None:
+        return keep.scatter_(1, rows, True)
+    return keep.scatter_(1, rows, valid)
 
 
 # ---------------------------------------------------------------------------------------------
