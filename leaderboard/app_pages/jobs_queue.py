@@ -1,0 +1,3 @@
+from leaderboard.views import jobs
+
+jobs.render()

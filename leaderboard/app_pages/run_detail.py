@@ -1,0 +1,3 @@
+from leaderboard.views import detail
+
+detail.render()

@@ -1,0 +1,3 @@
+from leaderboard.views import scatter
+
+scatter.render()

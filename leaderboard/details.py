@@ -1,0 +1,90 @@
+"""Reading a run's method details and JSON artifacts generically (no Streamlit)."""
+
+from __future__ import annotations
+
+import json
+import numbers
+from typing import Any
+
+_INDEX_KEYS = {"layer", "layers", "layer_index", "layer_indices", "layer_ids"}
+
+
+def layer_states(
+    details: dict[str, Any] | None, model_info: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """One entry per decoder layer: ``state`` removed / token-selective / kept and, for the
+    first two, ``order`` (1-based position in the method's removal or selection order)."""
+    details = details or {}
+    removed = [int(i) for i in details.get("removed_layers") or []]
+    selective = [
+        int(i) for i in (details.get("selection_order") or details.get("selective_layers") or [])
+    ]
+    kept = [int(i) for i in details.get("kept_layers") or []]
+    total = details.get("num_layers_total") or (model_info or {}).get("num_layers")
+    if not total:
+        total = max([*removed, *selective, *kept], default=-1) + 1
+    states = []
+    for layer in range(int(total)):
+        if layer in removed:
+            states.append({"layer": layer, "state": "removed", "order": removed.index(layer) + 1})
+        elif layer in selective:
+            states.append(
+                {"layer": layer, "state": "token-selective", "order": selective.index(layer) + 1}
+            )
+        else:
+            states.append({"layer": layer, "state": "kept", "order": None})
+    return states
+
+
+def _is_number_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) >= 2
+        and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
+    )
+
+
+def numeric_series(payload: Any, prefix: str = "", depth: int = 0) -> dict[str, list[float]]:
+    """Every list of numbers in a JSON payload (nested dicts walked, layer-index lists skipped),
+    named by its path: the per-layer curves of a diagnostic such as ``sink``."""
+    found: dict[str, list[float]] = {}
+    if _is_number_list(payload):
+        found[prefix or "value"] = [float(v) for v in payload]
+    elif isinstance(payload, dict) and depth < 3:
+        for key, value in payload.items():
+            if str(key).lower() in _INDEX_KEYS:
+                continue
+            found.update(
+                numeric_series(value, f"{prefix}{key}", depth + 1)
+                if not isinstance(value, dict)
+                else numeric_series(value, f"{prefix}{key}.", depth + 1)
+            )
+    return found
+
+
+def _is_record_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def record_tables(
+    payload: Any, prefix: str = "", depth: int = 0
+) -> dict[str, list[dict[str, Any]]]:
+    """Every list of JSON objects in a payload (e.g. per-sample records per task), flattened
+    so each cell is a scalar (lists and objects become JSON text)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    if _is_record_list(payload):
+        found[prefix or "records"] = [
+            {
+                k: v if v is None or isinstance(v, (str, int, float, bool)) else json.dumps(v)
+                for k, v in rec.items()
+            }
+            for rec in payload
+        ]
+    elif isinstance(payload, dict) and depth < 3:
+        for key, value in payload.items():
+            found.update(
+                record_tables(value, f"{prefix}{key}", depth + 1)
+                if not isinstance(value, dict)
+                else record_tables(value, f"{prefix}{key}.", depth + 1)
+            )
+    return found

@@ -1,0 +1,120 @@
+"""Page 4, compare two to four runs side by side, with differences from the first."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from leaderboard import access, frames, widgets
+
+BETTER = "color: #1a7f37; font-weight: 600"
+WORSE = "color: #cf222e; font-weight: 600"
+
+
+def config_table(picked: pd.DataFrame) -> pd.DataFrame:
+    """What each run was (rows) per run (columns), and whether the runs agree."""
+    fields: dict[str, Any] = {
+        "model": picked["model_id"],
+        "method": picked["method_name"],
+        "sparsity": [widgets.sparsity_text(s) for s in picked["sparsity"]],
+        "layers": [frames.layers_text(d) or "-" for d in picked["method_details"]],
+        "method config": [str(c or {}) for c in picked["method_config"]],
+        "suites": [", ".join(s or {}) for s in picked["suites"]],
+        "device": picked["device"],
+        "seed": picked["seed"],
+        "status": picked["status"],
+        "git sha": [(p or {}).get("git_sha", "-") for p in picked["provenance"]],
+    }
+    heads = [f"#{int(i)}" for i in picked["id"]]
+    rows = []
+    for name, values in fields.items():
+        values = [str(v) for v in values]
+        rows.append(
+            {
+                "field": name,
+                **dict(zip(heads, values)),
+                "same": "✓" if len(set(values)) == 1 else "differs",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def metrics_table(picked: pd.DataFrame, results: pd.DataFrame) -> tuple[pd.DataFrame, list[bool]]:
+    """One row per metric any of the runs has; one value column per run, then the difference
+    of each later run from the first (blank where either is missing)."""
+    ids = [int(i) for i in picked["id"]]
+    rows = results[results["run_id"].isin(ids)]
+    columns = frames.metric_columns(rows)
+    matrix = frames.value_matrix(rows, columns).reindex(ids)
+    out = pd.DataFrame({"metric": [c.label for c in columns]})
+    for rid in ids:
+        out[f"#{rid}"] = [matrix.at[rid, c.label] for c in columns]
+    base = ids[0]
+    for rid in ids[1:]:
+        out[f"Δ #{rid} − #{base}"] = out[f"#{rid}"] - out[f"#{base}"]
+    return out, [c.higher_is_better for c in columns]
+
+
+def _style(table: pd.DataFrame, directions: list[bool]) -> pd.DataFrame:
+    styles = pd.DataFrame("", index=table.index, columns=table.columns)
+    for col in table.columns:
+        if not col.startswith("Δ"):
+            continue
+        for i, (delta, hib) in enumerate(zip(table[col], directions)):
+            if delta is None or math.isnan(delta) or delta == 0:
+                continue
+            styles.iloc[i, table.columns.get_loc(col)] = BETTER if (delta > 0) == hib else WORSE
+    return styles
+
+
+def _plain(value: float) -> str:
+    return "" if value is None or math.isnan(value) else f"{value:.4g}"
+
+
+def _signed(value: float) -> str:
+    return "" if value is None or math.isnan(value) else f"{value:+.4g}"
+
+
+def _default(runs: pd.DataFrame) -> list[int]:
+    wanted = st.query_params.get("runs", "")
+    ids = [int(x) for x in wanted.split(",") if x.strip().isdigit() and int(x) in set(runs["id"])]
+    if ids:
+        return ids[:4]
+    ok = runs[runs["status"] == "succeeded"]
+    return [int(i) for i in ok["id"].iloc[-2:]]
+
+
+def render() -> None:
+    st.title("Compare runs")
+    url = access.database_url()
+    runs = access.load_runs(url)
+    if not widgets.require_runs(runs, url):
+        return
+    labels = {int(r["id"]): widgets.run_label(r) for _, r in runs.iterrows()}
+    picked_ids = st.multiselect(
+        "Runs (two to four; differences are from the first)", list(labels)[::-1], default=_default(runs),
+        format_func=lambda i: labels[i], max_selections=4, key="cmp_runs",
+    )  # fmt: skip
+    if len(picked_ids) < 2:
+        st.info("Pick at least two runs to compare.")
+        return
+    st.query_params["runs"] = ",".join(map(str, picked_ids))
+    picked = runs.set_index("id").loc[picked_ids].reset_index()
+    st.subheader("Configuration")
+    st.dataframe(config_table(picked), hide_index=True, key="cmp_config")
+    st.subheader("Results")
+    table, directions = metrics_table(picked, access.load_results(url))
+    if table.empty:
+        st.info("None of these runs has results.")
+        return
+    numeric = [c for c in table.columns if c != "metric"]
+    styled = table.style.apply(lambda _: _style(table, directions), axis=None).format(
+        {c: _signed if c.startswith("Δ") else _plain for c in numeric}
+    )
+    st.dataframe(styled, hide_index=True, key="cmp_results", height="content")
+    st.caption(
+        "Green: the later run is better than the first on that metric (by the metric's direction); red: worse."
+    )

@@ -1,0 +1,179 @@
+"""Page 3, one run: config, the layer strip, every result, samples, provenance, diagnostics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from leaderboard import access, details, widgets
+from leaderboard.columns import SPEEDUP, MetricColumn, ordered
+
+STATE_COLORS = {"kept": "#c9d6e3", "removed": "#d1495b", "token-selective": "#edae49"}
+
+
+def layer_strip(states: list[dict[str, Any]]) -> alt.LayerChart | alt.FacetChart:
+    """One cell per decoder layer, colored by what the method did; the number in a cell is its
+    position in the removal (or selection) order."""
+    data = pd.DataFrame(states)
+    base = alt.Chart(data).encode(
+        x=alt.X("layer:O", title="decoder layer", axis=alt.Axis(labelAngle=0))
+    )
+    cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
+        color=alt.Color(
+            "state:N",
+            scale=alt.Scale(domain=list(STATE_COLORS), range=list(STATE_COLORS.values())),
+            legend=alt.Legend(orient="top", title=None),
+        ),
+        tooltip=["layer:O", "state:N", alt.Tooltip("order:Q", title="order")],
+    )
+    labels = base.mark_text(fontWeight="bold", color="white").encode(text="order:Q")
+    return alt.layer(cells, labels).properties(height=70)
+
+
+def _results_table(rows: pd.DataFrame) -> pd.DataFrame:
+    cols = {(r.suite, r.task, r.metric): r for r in rows.itertuples()}
+    order = ordered(
+        MetricColumn(
+            r.suite, r.task, r.metric, bool(r.higher_is_better), r.unit or "", r.display_name or ""
+        )
+        for r in rows.itertuples()
+    )
+    out = []
+    for col in order:
+        r = cols[col.key]
+        out.append(
+            {
+                "suite": col.suite,
+                "task": col.task,
+                "metric": col.display_name or col.metric,
+                "value": r.value,
+                "stderr": r.stderr,
+                "n": r.n,
+                "unit": col.unit,
+                "better": "↑ higher" if col.higher_is_better else "↓ lower",
+                "source": "derived" if col.metric == SPEEDUP else "stored",
+            }  # fmt: skip
+        )
+    return pd.DataFrame(out)
+
+
+def _pick_run(runs: pd.DataFrame) -> pd.Series:
+    ids = [int(i) for i in runs["id"].iloc[::-1]]
+    labels = {int(r["id"]): widgets.run_label(r) for _, r in runs.iterrows()}
+    wanted = st.query_params.get("run")
+    finished = [int(i) for i in runs.loc[runs["status"] == "succeeded", "id"].iloc[::-1]]
+    index = ids.index(finished[0]) if finished else 0
+    if wanted and wanted.isdigit() and int(wanted) in ids:
+        index = ids.index(int(wanted))
+    run_id = st.selectbox("Run", ids, index=index, format_func=lambda i: labels[i], key="rd_run")
+    st.query_params["run"] = str(run_id)
+    return runs[runs["id"] == run_id].iloc[0]
+
+
+def render() -> None:
+    st.title("Run detail")
+    url = access.database_url()
+    runs = access.load_runs(url)
+    if not widgets.require_runs(runs, url):
+        return
+    run = _pick_run(runs)
+    run_id = int(run["id"])
+    status = run["status"]
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Status", status)
+    m2.metric("Method", run["method_name"])
+    m3.metric("Sparsity", widgets.sparsity_text(run["sparsity"]))
+    m4.metric("Model", str(run["model_id"]).rsplit("/", 1)[-1])
+    if status == "failed" and run.get("error"):
+        st.error(f"Failed: {run['error']}")
+    if widgets.is_synthetic(run["provenance"]):
+        st.warning(
+            "Synthetic demo run (provenance.synthetic_demo): no model was run for these numbers."
+        )
+
+    st.subheader("Method")
+    method_details = run["method_details"] or {}
+    states = details.layer_states(method_details, run.get("model_info"))
+    if states:
+        st.altair_chart(layer_strip(states), key="rd_strip")
+        removed = [s for s in states if s["state"] != "kept"]
+        if removed:
+            kind = removed[0]["state"]
+            order = sorted(removed, key=lambda s: s["order"])
+            st.caption(
+                f"{len(removed)} of {len(states)} layers {kind}, in order: "
+                + " → ".join(str(s["layer"]) for s in order)
+            )
+        else:
+            st.caption(f"All {len(states)} layers kept.")
+    c1, c2 = st.columns(2)
+    c1.markdown("**Config**")
+    c1.json(run["method_config"] or {}, expanded=True)
+    c2.markdown("**What it did** (method details)")
+    c2.json(method_details, expanded=False)
+
+    st.subheader("Results")
+    rows = access.load_results(url)
+    rows = rows[rows["run_id"] == run_id]
+    if rows.empty:
+        st.info("No results stored for this run" + (" yet." if status == "running" else "."))
+    else:
+        st.dataframe(_results_table(rows), hide_index=True, key="rd_results", placeholder="")
+
+    artifacts = access.load_artifacts(url, run_id)
+    _samples(artifacts)
+    _diagnostics(artifacts)
+
+    st.subheader("Provenance")
+    prov = dict(run["provenance"] or {})
+    p1, p2 = st.columns(2)
+    p1.markdown(f"**Device:** {run.get('device') or '-'}  \n**Seed:** {run['seed']}  \n"
+                f"**Git sha:** `{prov.get('git_sha', '-')}`  \n**Created:** {run['created_at']}")  # fmt: skip
+    p1.json({k: v for k, v in prov.items() if k not in ("spec",)}, expanded=False)
+    files = run["data_files"] or {}
+    p2.markdown("**Data files** (sha256)")
+    p2.dataframe(
+        pd.DataFrame({"path": list(files), "sha256": list(files.values())}),
+        hide_index=True,
+        key="rd_files",
+    )
+    p2.markdown("**Suites run** (config)")
+    p2.json(run["suites"] or {}, expanded=False)
+
+
+def _samples(artifacts: list[dict[str, Any]]) -> None:
+    tables = {}
+    for art in artifacts:
+        for name, records in details.record_tables(art["payload"]).items():
+            tables[f"{art['suite']}/{art['name']}: {name}"] = records
+    if not tables:
+        return
+    st.subheader("Per-sample records")
+    which = st.selectbox("Records", list(tables), key="rd_records")
+    st.dataframe(pd.DataFrame(tables[which]), hide_index=True, key="rd_records_table")
+
+
+def _diagnostics(artifacts: list[dict[str, Any]]) -> None:
+    """Per-layer curves of any artifact holding lists of numbers (e.g. ``analysis/sink``)."""
+    shown = False
+    for art in artifacts:
+        series = details.numeric_series(art["payload"])
+        if not series or details.record_tables(art["payload"]):
+            continue
+        if not shown:
+            st.subheader("Diagnostics")
+            shown = True
+        st.markdown(f"**{art['suite']}/{art['name']}** (one value per layer)")
+        cols = st.columns(min(len(series), 3))
+        for i, (name, values) in enumerate(series.items()):
+            data = pd.DataFrame({"layer": range(len(values)), "value": values})
+            chart = alt.Chart(data).mark_line(point=True).encode(
+                x=alt.X("layer:Q", title="layer"), y=alt.Y("value:Q", title=name, scale=alt.Scale(zero=False)),
+                tooltip=["layer:Q", alt.Tooltip("value:Q", title=name)],
+            ).properties(height=240, title=name)  # fmt: skip
+            cols[i % len(cols)].altair_chart(
+                chart, key=f"rd_diag_{art['suite']}_{art['name']}_{name}"
+            )
