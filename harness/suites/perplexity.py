@@ -62,6 +62,11 @@ class PerplexitySuite(Suite):
         files: dict[str, str] = {}
         info: dict[str, Any] = {}
         device = lm.device
+        window = getattr(lm.model.config, "max_position_embeddings", None)
+        if window is not None and config.seq_len > window:
+            raise InvalidInput(
+                f"seq_len={config.seq_len} exceeds the model's context window of {window} tokens"
+            )
         for task in self.selected_tasks:
             data = eval_text(task, config.data_source)
             files.update(data.files)
