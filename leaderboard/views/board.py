@@ -119,6 +119,7 @@ def render() -> None:
         hide_index=True,
         placeholder="",
         key="lb_table",
+        height="content" if len(table) <= 25 else 720,
     )
     what = "all runs" if all_runs else "newest successful run per (model, method, sparsity)"
     st.caption(

@@ -17,9 +17,10 @@ STATE_COLORS = {"kept": "#c9d6e3", "removed": "#d1495b", "token-selective": "#ed
 def layer_strip(states: list[dict[str, Any]]) -> alt.LayerChart | alt.FacetChart:
     """One cell per decoder layer, colored by what the method did; the number in a cell is its
     position in the removal (or selection) order."""
-    data = pd.DataFrame(states)
+    data = pd.DataFrame(states).assign(row="layers")
     base = alt.Chart(data).encode(
-        x=alt.X("layer:O", title="decoder layer", axis=alt.Axis(labelAngle=0))
+        x=alt.X("layer:O", title="decoder layer", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("row:N", title=None, axis=None),
     )
     cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
         color=alt.Color(
@@ -30,7 +31,7 @@ def layer_strip(states: list[dict[str, Any]]) -> alt.LayerChart | alt.FacetChart
         tooltip=["layer:O", "state:N", alt.Tooltip("order:Q", title="order")],
     )
     labels = base.mark_text(fontWeight="bold", color="white").encode(text="order:Q")
-    return alt.layer(cells, labels).properties(height=70)
+    return alt.layer(cells, labels).properties(height=90)
 
 
 def _results_table(rows: pd.DataFrame) -> pd.DataFrame:

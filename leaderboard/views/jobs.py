@@ -36,7 +36,13 @@ def _age(ts: Any) -> str:
         return f"{seconds:.0f} s ago"
     if seconds < 7200:
         return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h ago"
+    return ts.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _int(value: Any) -> str:
+    return "-" if value is None or pd.isna(value) else str(int(value))
 
 
 def _table(jobs: pd.DataFrame) -> pd.DataFrame:
@@ -76,13 +82,13 @@ def jobs_view() -> None:
     queued = jobs[jobs["status"] == "queued"].sort_values("id")
     st.subheader(f"Queued ({len(queued)})")
     if not queued.empty:
-        st.dataframe(_table(queued), hide_index=True, key="q_queued")
+        st.dataframe(_table(queued), hide_index=True, key="q_queued", placeholder="-")
     failed = jobs[jobs["status"] == "failed"]
     st.subheader(f"Failed ({len(failed)})")
     for job in failed.itertuples():
         with st.expander(f"Job {job.id} · {describe(job.spec)}", expanded=True):
             st.code(job.error or "(no error text stored)", language=None)
-            st.caption(f"worker {job.worker_host or '-'} · attempts {job.attempts} · run {job.run_id or '-'} "
+            st.caption(f"worker {job.worker_host or '-'} · attempts {job.attempts} · run {_int(job.run_id)} "
                        f"· stopped at {job.progress_suite or '-'} ({float(job.progress_fraction or 0):.0%})")  # fmt: skip
     done = jobs[jobs["status"].isin(["succeeded", "cancelled"])]
     st.subheader(f"Finished ({len(done)})")

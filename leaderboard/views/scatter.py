@@ -19,6 +19,15 @@ def _pick(columns: list[MetricColumn], wanted: list[tuple[str, str]]) -> int:
     return 0
 
 
+def _pick_speed(speed: list[MetricColumn]) -> int:
+    """Prefill speedup first, then any speedup, then the first speed column."""
+    for prefix in ("prefill", ""):
+        for i, col in enumerate(speed):
+            if col.metric == SPEEDUP and col.task.startswith(prefix):
+                return i
+    return 0
+
+
 def chart(
     points: pd.DataFrame, x: MetricColumn, y: MetricColumn, on_front: list[int]
 ) -> alt.LayerChart | alt.FacetChart:
@@ -70,7 +79,9 @@ def render() -> None:
     speed = sorted(speed, key=lambda c: c.metric != SPEEDUP)  # speedups first
     models = sorted(runs["model_id"].unique())
     c1, c2, c3 = st.columns(3)
-    model = c1.selectbox("Model", models, key="sc_model")
+    counts = runs[runs["status"] == "succeeded"]["model_id"].value_counts()
+    busiest = models.index(str(counts.index[0])) if not counts.empty else 0
+    model = c1.selectbox("Model", models, index=busiest, key="sc_model")
     if not quality or not speed:
         st.info(
             "This needs a quality metric and a throughput metric; the store has "
@@ -83,7 +94,7 @@ def render() -> None:
     )  # fmt: skip
     x_label = c3.selectbox(
         "Speed", [c.label for c in speed], key="sc_speed",
-        index=_pick(speed, [("throughput", SPEEDUP)]),
+        index=_pick_speed(speed),
     )  # fmt: skip
     all_runs = st.toggle(
         "All runs",

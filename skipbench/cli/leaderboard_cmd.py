@@ -1,0 +1,95 @@
+"""``skipbench leaderboard [--port N]``: serve the Streamlit leaderboard on the configured store.
+
+Streamlit is imported only by the process this command becomes (``python -m streamlit run``),
+never when the CLI starts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import typer
+
+from skipbench.errors import InvalidInput
+
+APP = Path(__file__).resolve().parents[2] / "leaderboard" / "app.py"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("leaderboard")(leaderboard)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def streamlit_argv(port: int, host: str) -> list[str]:
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.port", str(port), "--server.address", host, "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+
+
+def leaderboard(
+    port: int = typer.Option(8501, "--port", help="TCP port to serve on"),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="address to bind (0.0.0.0 for every interface)"
+    ),
+    demo: bool = typer.Option(
+        False,
+        "--demo",
+        help="serve a synthetic demo store (written once under SkipBench's home) instead",
+    ),
+) -> None:
+    """Serve the leaderboard (read-only) on the store at SKIPBENCH_DATABASE_URL."""
+    from skipbench.settings import get_settings
+
+    if not 1 <= port <= 65535:
+        raise InvalidInput(f"--port {port} is out of range; allowed: 1-65535")
+    if not APP.is_file():
+        raise InvalidInput(
+            f"leaderboard app not found at {APP}; reinstall SkipBench from its source tree"
+        )
+    if not port_is_free(host, port):
+        raise InvalidInput(f"port {port} on {host} is already in use; pick another with --port")
+    env = dict(os.environ)
+    url = get_settings().db_url
+    if demo:
+        url = _demo_store(get_settings().home / "leaderboard-demo.db")
+        env["SKIPBENCH_DATABASE_URL"] = url
+    from skipbench.cli.common import console
+
+    console.print(f"leaderboard on http://{host}:{port} reading {_redact(url)} (Ctrl+C stops it)")
+    sys.stdout.flush()
+    os.execve(sys.executable, streamlit_argv(port, host), env)
+
+
+def _demo_store(path: Path) -> str:
+    """Seed the demo store once (into a temporary file first, so a failure leaves none)."""
+    url = f"sqlite:///{path}"
+    if not path.exists():
+        from db.engine import get_engine
+        from leaderboard.seed import seed_demo
+
+        partial = path.with_name(path.name + ".partial")
+        partial.unlink(missing_ok=True)
+        seed_demo(f"sqlite:///{partial}")
+        get_engine(f"sqlite:///{partial}").dispose()
+        partial.rename(path)
+    return url
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

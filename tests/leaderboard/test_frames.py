@@ -1,0 +1,186 @@
+"""The table logic against hand-worked cases and plain reference loops."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pandas as pd
+
+from leaderboard import frames
+from leaderboard.columns import MetricColumn, compact, ordered
+from leaderboard.details import layer_states, numeric_series, record_tables
+from leaderboard.pareto import frontier
+
+
+def _runs(*rows):
+    keys = ("id", "status", "model_id", "method_name", "sparsity", "device")
+    return pd.DataFrame([dict(zip(keys, r), method_details={}) for r in rows])
+
+
+def _res(*rows):
+    return pd.DataFrame(
+        [
+            {"run_id": r, "suite": s, "task": t, "metric": m, "value": v, "stderr": None, "n": None,
+             "unit": u, "higher_is_better": h, "display_name": ""}
+            for r, s, t, m, v, h, u in rows
+        ]
+    )  # fmt: skip
+
+
+RUNS = _runs(
+    (1, "succeeded", "m", "dense", 0.0, "gpu"),
+    (2, "succeeded", "m", "sleb", 0.2, "gpu"),
+    (3, "succeeded", "m", "sleb", 0.2, "gpu"),  # supersedes 2
+    (4, "failed", "m", "sleb", 0.3, "gpu"),
+    (5, "succeeded", "m", "shortgpt", 0.2, "gpu"),
+    (6, "succeeded", "n", "shortgpt", 0.2, "gpu"),  # no dense run for model n
+)
+RESULTS = _res(
+    (1, "perplexity", "wikitext2", "perplexity", 10.0, False, ""),
+    (1, "zeroshot", "average", "average", 0.60, True, "fraction"),
+    (2, "perplexity", "wikitext2", "perplexity", 20.0, False, ""),
+    (3, "perplexity", "wikitext2", "perplexity", 12.0, False, ""),
+    (3, "zeroshot", "average", "average", 0.55, True, "fraction"),
+    (5, "perplexity", "wikitext2", "perplexity", 15.0, False, ""),
+    (6, "perplexity", "wikitext2", "perplexity", 30.0, False, ""),
+    (1, "throughput", "prefill/b1x8", "tokens_per_s", 100.0, True, "tokens/s"),
+    (3, "throughput", "prefill/b1x8", "tokens_per_s", 125.0, True, "tokens/s"),
+    (6, "throughput", "prefill/b1x8", "tokens_per_s", 500.0, True, "tokens/s"),
+)
+
+
+def test_latest_per_key_keeps_newest_success():
+    assert list(frames.latest_per_key(RUNS)["id"]) == [1, 3, 5, 6]
+
+
+def test_missing_results_are_blank_not_zero():
+    cols = frames.metric_columns(RESULTS)
+    table = frames.wide_table(frames.latest_per_key(RUNS), RESULTS, cols)
+    zs = [c.label for c in cols if c.suite == "zeroshot"][0]
+    assert table.set_index("Run")[zs].isna().tolist() == [False, False, True, True]
+
+
+def test_speedup_is_tokens_ratio_to_same_model_dense():
+    out = frames.with_speedup(RESULTS, RUNS)
+    speed = out[out["metric"] == "speedup"].set_index("run_id")["value"]
+    assert speed.to_dict() == {1: 1.0, 3: 1.25}  # model n has no dense run: no speedup
+
+
+def test_relative_to_dense_hand_worked():
+    cols = frames.metric_columns(RESULTS)
+    table = frames.wide_table(frames.latest_per_key(RUNS), RESULTS, cols)
+    rel = frames.relative_to_dense(table, RUNS, RESULTS, cols).set_index("Run")
+    ppl = next(c.label for c in cols if c.metric == "perplexity")
+    avg = next(c.label for c in cols if c.metric == "average")
+    assert rel.loc[3, ppl] == 2.0 and rel.loc[5, ppl] == 5.0 and rel.loc[1, ppl] == 0.0
+    assert math.isclose(rel.loc[3, avg], -5.0)  # fractions in percentage points
+    assert math.isnan(rel.loc[6, ppl])  # model n: no dense run
+    pct = frames.relative_to_dense(table, RUNS, RESULTS, cols, percent=True).set_index("Run")
+    assert math.isclose(pct.loc[3, ppl], 20.0) and math.isclose(pct.loc[5, ppl], 50.0)
+
+
+def test_sort_respects_direction_and_blanks_last():
+    t = pd.DataFrame(
+        {"ppl": [12.0, float("nan"), 10.0, 15.0], "acc": [0.5, 0.7, float("nan"), 0.6]}
+    )
+    assert frames.sort_table(t, "ppl", higher_is_better=False)["ppl"].tolist()[:3] == [
+        10.0,
+        12.0,
+        15.0,
+    ]
+    assert frames.sort_table(t, "acc", higher_is_better=True)["acc"].tolist()[:3] == [0.7, 0.6, 0.5]
+    worst = frames.sort_table(t, "ppl", higher_is_better=False, best_first=False)["ppl"].tolist()
+    assert worst[:3] == [15.0, 12.0, 10.0] and math.isnan(worst[3])
+
+
+def test_best_rows_by_direction_with_ties():
+    t = pd.DataFrame({"A ↓": [3.0, 1.0, 1.0], "B ↑": [0.2, float("nan"), 0.9]})
+    cols = [MetricColumn("s", "a", "A", False), MetricColumn("s", "b", "B", True)]
+    cols = [c for c in cols]
+    t.columns = [c.label for c in cols]
+    assert frames.best_rows(t, cols) == {cols[0].label: [1, 2], cols[1].label: [2]}
+
+
+def test_filters_and_search():
+    cols = frames.metric_columns(RESULTS)
+    table = frames.wide_table(RUNS, RESULTS, cols)
+    assert frames.filter_table(table, methods=["sleb"])["Run"].tolist() == [2, 3, 4]
+    assert frames.filter_table(table, sparsity_range=(0.25, 0.35))["Run"].tolist() == [4]
+    assert frames.filter_table(table, search="SHORTgpt")["Run"].tolist() == [5, 6]
+    assert frames.filter_table(table, models=["n"])["Run"].tolist() == [6]
+
+
+def test_exports_keep_blanks():
+    t = pd.DataFrame({"Run": [1, 2], "x": [1.5, float("nan")]})
+    assert frames.to_csv(t).splitlines() == ["Run,x", "1,1.5", "2,"]
+    assert json.loads(frames.to_json(t)) == [{"Run": 1, "x": 1.5}, {"Run": 2, "x": None}]
+
+
+def _brute_frontier(points, better):
+    out = []
+    for i, p in enumerate(points):
+        beaten = False
+        for j, q in enumerate(points):
+            ge = all((a >= b) if h else (a <= b) for a, b, h in zip(q, p, better))
+            gt = any((a > b) if h else (a < b) for a, b, h in zip(q, p, better))
+            beaten = beaten or (j != i and ge and gt)
+        if not beaten:
+            out.append(i)
+    return sorted(out)
+
+
+def test_pareto_hand_worked_and_against_brute_force():
+    # speedup up, perplexity down: (1.0, 10) dense, (1.2, 12), (1.1, 13) dominated by (1.2, 12)
+    assert frontier([(1.0, 10.0), (1.2, 12.0), (1.1, 13.0)], (True, False)) == [0, 1]
+    rng = random.Random(0)
+    for better in [(True, True), (True, False), (False, False)]:
+        pts = [(rng.randint(0, 6) / 2, rng.randint(0, 6) / 3) for _ in range(25)]
+        assert sorted(frontier(pts, better)) == _brute_frontier(pts, better)
+
+
+def test_compact_columns():
+    cols = ordered(
+        [
+            MetricColumn("zeroshot", "piqa", "acc", True), MetricColumn("zeroshot", "piqa", "acc_norm", True),
+            MetricColumn("zeroshot", "boolq", "acc", True), MetricColumn("zeroshot", "average", "average", True),
+            MetricColumn("perplexity", "wikitext2", "nll", False), MetricColumn("perplexity", "wikitext2", "perplexity", False),
+            MetricColumn("longbench", "hotpotqa", "score", True), MetricColumn("longbench", "average", "score", True),
+            MetricColumn("throughput", "prefill", "latency_ms", False), MetricColumn("throughput", "prefill", "tokens_per_s", True),
+            MetricColumn("newsuite", "t", "m1", True), MetricColumn("newsuite", "t", "m2", False),
+        ]
+    )  # fmt: skip
+    keys = [c.key for c in compact(cols)]
+    assert keys == [
+        ("perplexity", "wikitext2", "perplexity"), ("zeroshot", "average", "average"),
+        ("zeroshot", "piqa", "acc_norm"), ("zeroshot", "boolq", "acc"), ("longbench", "average", "score"),
+        ("throughput", "prefill", "tokens_per_s"), ("newsuite", "t", "m1"), ("newsuite", "t", "m2"),
+    ]  # fmt: skip
+    assert len({c.label for c in cols}) == len(cols)  # labels are unique headers
+
+
+def test_layer_states_keep_removal_order():
+    states = layer_states({"removed_layers": [5, 2, 4], "num_layers_total": 6})
+    assert [s["state"] for s in states] == ["kept", "kept", "removed", "kept", "removed", "removed"]
+    assert [s["order"] for s in states] == [None, None, 2, None, 3, 1]
+    sel = layer_states({"selective_layers": [1, 3], "selection_order": [3, 1]}, {"num_layers": 4})
+    assert [(s["state"], s["order"]) for s in sel] == [
+        ("kept", None),
+        ("token-selective", 2),
+        ("kept", None),
+        ("token-selective", 1),
+    ]
+
+
+def test_generic_artifact_readers():
+    payload = {
+        "layers": [0, 1, 2],
+        "cos": [0.1, 0.2, 0.3],
+        "nested": {"delta": [1, 2]},
+        "flag": [True, False],
+        "note": "x",
+    }
+    assert numeric_series(payload) == {"cos": [0.1, 0.2, 0.3], "nested.delta": [1.0, 2.0]}
+    recs = record_tables({"piqa": [{"doc_id": 0, "ll": [-1.0, -2.0]}], "n": 3})
+    assert recs == {"piqa": [{"doc_id": 0, "ll": "[-1.0, -2.0]"}]}
