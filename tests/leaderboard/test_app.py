@@ -1,0 +1,318 @@
+"""Every page through streamlit's AppTest against the seeded store; expectations are computed
+from the store's own reads (``db.store.Store``) with plain loops, not from the app's code."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+
+import pandas as pd
+import pytest
+
+from tests.leaderboard.conftest import app_test
+
+pytest.importorskip("streamlit")
+
+
+def _store(url):
+    from db.store import Store
+
+    return Store(url, migrate=False)
+
+
+def _expected_latest(url) -> set[int]:
+    latest: dict[tuple, int] = {}
+    for run in _store(url).runs(status="succeeded"):
+        key = (run.model_id, run.method_name, round(run.sparsity or 0.0, 6))
+        latest[key] = max(latest.get(key, 0), run.id)
+    return set(latest.values())
+
+
+def _value(url, run_id, suite, task, metric):
+    for r in _store(url).results([run_id]):
+        if (r.suite, r.task, r.metric) == (suite, task, metric):
+            return r.value
+    return None
+
+
+def _col(table: pd.DataFrame, *parts: str) -> str:
+    hits = [c for c in table.columns if all(p in c for p in parts)]
+    assert len(hits) == 1, (parts, hits)
+    return hits[0]
+
+
+def _frame_with(at, column: str, index: int = 0):
+    """The ``index``-th dataframe element that has ``column`` (read-only tables carry no key)."""
+    return [d for d in at.dataframe if column in d.value.columns][index]
+
+
+def _board(at) -> pd.DataFrame:
+    assert len(at.dataframe) == 1
+    return at.dataframe[0].value
+
+
+def test_leaderboard_rows_are_latest_successful_runs(seeded):
+    url, runs = seeded
+    table = _board(app_test())
+    assert set(table["Run"]) == _expected_latest(url)
+    assert runs["smol/shortgpt/0.2/old"] not in set(table["Run"])  # superseded by a newer run
+    assert set(table["Status"]) == {"succeeded"}
+    ppl = _col(table, "Perplexity", "WikiText-2")
+    for run_id, value in zip(table["Run"], table[ppl]):
+        assert value == pytest.approx(
+            _value(url, int(run_id), "perplexity", "wikitext2", "perplexity")
+        )
+
+
+def test_missing_suites_are_blank(seeded):
+    _, runs = seeded
+    table = _board(app_test()).set_index("Run")
+    no_speed = runs["smollm2-135m-instruct/orthorank/0.1"]
+    assert math.isnan(table.loc[no_speed, _col(table, "prefill", "speedup")])
+    gemma = runs["gemma-3-270m/dense/0.0"]
+    assert math.isnan(table.loc[gemma, _col(table, "LongBench", "Average")])
+    assert not math.isnan(table.loc[gemma, _col(table, "Zero-shot", "Average")])
+
+
+def test_all_runs_toggle_shows_failed_running_and_superseded(seeded):
+    url, runs = seeded
+    at = app_test()
+    at.toggle(key="lb_all_runs").set_value(True).run()
+    table = _board(at).set_index("Run")
+    assert set(table.index) == {r.id for r in _store(url).runs()}
+    running = runs["smol/orthorank/0.3/running"]
+    assert table.loc[running, "Status"] == "running"
+    metric_cols = [c for c in table.columns if "·" in c]
+    assert table.loc[running, metric_cols].isna().all()  # nothing stored: blanks, not zeros
+
+
+def test_sort_follows_metric_direction(seeded):
+    at = app_test()
+    table = _board(at)
+    avg = _col(table, "Zero-shot", "Average")
+    assert at.selectbox(key="lb_sort").value == avg
+    assert table[avg].dropna().is_monotonic_decreasing  # higher is better: best first
+    ppl = _col(table, "Perplexity", "WikiText-2")
+    at.selectbox(key="lb_sort").set_value(ppl).run()
+    assert _board(at)[ppl].is_monotonic_increasing  # lower is better: best first
+    at.toggle(key="lb_best_first").set_value(False).run()
+    assert _board(at)[ppl].is_monotonic_decreasing
+
+
+def test_filters_and_search(seeded):
+    at = app_test()
+    at.multiselect(key="lb_models").set_value(["gemma-3-270m"]).run()
+    assert set(_board(at)["Model"]) == {"gemma-3-270m"}
+    at.multiselect(key="lb_models").set_value([]).run()
+    at.slider(key="lb_sparsity").set_value((0.15, 0.25)).run()
+    assert set(_board(at)["Sparsity"]) == {0.2}
+    at.slider(key="lb_sparsity").set_value((0.0, 0.5)).run()
+    at.text_input(key="lb_search").input("SLEB").run()
+    assert set(_board(at)["Method"]) == {"sleb"}
+    at.text_input(key="lb_search").input("").run()
+    at.multiselect(key="lb_suites").set_value(["longbench"]).run()
+    table = _board(at)
+    assert set(table["Model"]) == {"smollm2-135m-instruct"}  # gemma has no LongBench results
+    assert all(c.startswith("LongBench") for c in table.columns if "·" in c)
+
+
+def test_relative_to_dense_values(seeded):
+    url, runs = seeded
+    at = app_test()
+    raw = _board(at).set_index("Run")
+    at.toggle(key="lb_relative").set_value(True).run()
+    rel = _board(at).set_index("Run")
+    ppl, avg = _col(rel, "Perplexity", "WikiText-2"), _col(rel, "Zero-shot", "Average")
+    dense = {
+        "smollm2-135m-instruct": runs["smollm2-135m-instruct/dense/0.0"],
+        "gemma-3-270m": runs["gemma-3-270m/dense/0.0"],
+    }
+    for run_id in rel.index:
+        base = dense[rel.loc[run_id, "Model"]]
+        want_ppl = _value(url, int(run_id), "perplexity", "wikitext2", "perplexity") - _value(
+            url, base, "perplexity", "wikitext2", "perplexity"
+        )
+        want_avg = 100 * (
+            _value(url, int(run_id), "zeroshot", "average", "average")
+            - _value(url, base, "zeroshot", "average", "average")
+        )
+        assert rel.loc[run_id, ppl] == pytest.approx(want_ppl)
+        assert rel.loc[run_id, avg] == pytest.approx(want_avg)  # percentage points
+    assert set(rel.index) == set(raw.index)
+    at.radio(key="lb_change").set_value("percent").run()
+    pct = _board(at).set_index("Run")
+    run_id = runs["smollm2-135m-instruct/shortgpt/0.2"]
+    base = raw.loc[dense["smollm2-135m-instruct"], ppl]
+    assert pct.loc[run_id, ppl] == pytest.approx(100 * (raw.loc[run_id, ppl] - base) / base)
+
+
+def test_best_value_per_column_is_highlighted(seeded):
+    at = app_test()
+    table = _board(at)
+    styles = at.dataframe[0].proto.arrow_data.styler.styles
+    cells = {(int(r), int(c)) for r, c in re.findall(r"row(\d+)_col(\d+)", styles)}
+    ppl = _col(table, "Perplexity", "WikiText-2")
+    best = table[ppl].min()
+    want = {(i, table.columns.get_loc(ppl)) for i, v in enumerate(table[ppl]) if v == best}
+    assert want and want <= cells
+    assert not any(c == table.columns.get_loc(ppl) and (r, c) not in want for r, c in cells)
+
+
+def test_downloads_are_exactly_what_is_shown(seeded, monkeypatch):
+    from streamlit.delta_generator import DeltaGenerator
+
+    captured: dict[str, str] = {}
+    original = DeltaGenerator.download_button
+
+    def spy(self, label, data, *args, **kwargs):
+        captured[label] = data
+        return original(self, label, data, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", spy)
+    at = app_test()
+    at.multiselect(key="lb_methods").set_value(["sleb", "dense"]).run()
+    shown = _board(at)
+    from_csv = pd.read_csv(io.StringIO(captured["Download CSV"]), keep_default_na=True)
+    assert list(from_csv.columns) == list(shown.columns)
+    pd.testing.assert_frame_equal(
+        from_csv.fillna({"Layers": ""}), shown.fillna({"Layers": ""}), check_dtype=False
+    )
+    from_json = pd.read_json(io.StringIO(captured["Download JSON"]), orient="records")
+    assert list(from_json["Run"]) == list(shown["Run"])
+
+
+def test_speedup_column_is_ratio_to_dense_tokens_per_s(seeded):
+    url, runs = seeded
+    table = _board(app_test()).set_index("Run")
+    col = _col(table, "prefill", "speedup")
+    task = "prefill/b1x2048"
+    dense = _value(url, runs["smollm2-135m-instruct/dense/0.0"], "throughput", task, "tokens_per_s")
+    run_id = runs["smollm2-135m-instruct/sleb/0.2"]
+    assert table.loc[run_id, col] == pytest.approx(
+        _value(url, run_id, "throughput", task, "tokens_per_s") / dense
+    )
+
+
+def test_accuracy_vs_speed_chart_and_frontier(seeded):
+    url, runs = seeded
+    at = app_test("scatter")
+    assert at.selectbox(key="sc_model").value == "smollm2-135m-instruct"
+    assert len(at.get("vega_lite_chart")) == 1
+    front = at.dataframe[0].value
+    # independent frontier: latest smollm2 runs with both values, plain dominance loop
+    task = "prefill/b1x2048"
+    dense_tps = _value(
+        url, runs["smollm2-135m-instruct/dense/0.0"], "throughput", task, "tokens_per_s"
+    )
+    pts = {}
+    for run_id in _expected_latest(url):
+        run = _store(url).get_run(run_id)
+        tps = _value(url, run_id, "throughput", task, "tokens_per_s")
+        if run.model_id == "smollm2-135m-instruct" and tps is not None:
+            pts[run_id] = (tps / dense_tps, _value(url, run_id, "zeroshot", "average", "average"))
+    want = {
+        i
+        for i, p in pts.items()
+        if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in pts.values())
+    }
+    assert set(front["Run"]) == want
+    # perplexity: lower is better, so its axis is reversed (up = better)
+    ppl = next(o for o in at.selectbox(key="sc_quality").options if "WikiText-2" in o)
+    at.selectbox(key="sc_quality").set_value(ppl).run()
+    spec = at.get("vega_lite_chart")[0].proto.spec
+    assert '"y": {"field": "y", "scale": {"reverse": true' in spec
+    assert '"x": {"field": "x", "scale": {"reverse": false' in spec
+
+
+def test_run_detail_layer_strip_results_and_provenance(seeded):
+    url, runs = seeded
+    run_id = runs["smollm2-135m-instruct/shortgpt/0.2"]
+    at = app_test("run_detail", {"run": str(run_id)})
+    assert at.selectbox(key="rd_run").value == run_id
+    removed = _store(url).get_run(run_id).method_details["removed_layers"]
+    assert any(c.value.endswith("in order: " + " → ".join(map(str, removed))) for c in at.caption)
+    results = _frame_with(at, "stderr").value
+    stored = _store(url).results([run_id])
+    piqa = results[(results["task"] == "piqa") & (results["metric"] == "Accuracy")].iloc[0]
+    ref = next(r for r in stored if (r.task, r.metric) == ("piqa", "acc"))
+    assert (piqa["value"], piqa["stderr"], piqa["n"]) == (ref.value, ref.stderr, ref.n)
+    assert len(results[results["source"] == "stored"]) == len(stored)
+    files = _frame_with(at, "sha256").value
+    assert set(files["path"]) == set(_store(url).get_run(run_id).data_files)
+
+
+def test_run_detail_sink_curves_samples_and_failure(seeded):
+    _, runs = seeded
+    at = app_test("run_detail", {"run": str(runs["smollm2-135m-instruct/dense/0.0"])})
+    assert "Diagnostics" in [s.value for s in at.subheader]
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 3  # layer strip + the sink artifact's two per-layer curves
+    assert any("mean_cos_to_sink" in c.proto.spec for c in charts)
+    assert "zeroshot/samples: piqa" in at.selectbox(key="rd_records").options
+    assert len(_frame_with(at, "doc_id").value) == 6
+    at = app_test("run_detail", {"run": str(runs["gemma/sleb/0.3/failed"])})
+    assert any("CUDA out of memory" in e.value for e in at.error)
+
+
+def test_compare_shows_differences(seeded):
+    url, runs = seeded
+    a, b = runs["smollm2-135m-instruct/dense/0.0"], runs["smollm2-135m-instruct/sleb/0.2"]
+    at = app_test("compare", {"runs": f"{a},{b}"})
+    config = _frame_with(at, "field").value.set_index("field")
+    assert config.loc["method", "same"] == "differs" and config.loc["model", "same"] == "✓"
+    table = _frame_with(at, "metric").value.set_index("metric")
+    row = next(i for i in table.index if "WikiText-2" in i and "NLL" not in i)
+    want = _value(url, b, "perplexity", "wikitext2", "perplexity") - _value(
+        url, a, "perplexity", "wikitext2", "perplexity"
+    )
+    assert table.loc[row, f"Δ #{b} − #{a}"] == pytest.approx(want)
+
+
+def test_queue_counts_progress_and_errors(seeded):
+    from sqlalchemy import text
+
+    from db.engine import get_engine
+
+    url, _ = seeded
+    with get_engine(url).connect() as conn:
+        counts = dict(conn.execute(text("SELECT status, count(*) FROM jobs GROUP BY status")).all())
+        progress = conn.execute(
+            text("SELECT progress_fraction FROM jobs WHERE status='running'")
+        ).scalar()
+    at = app_test("jobs_queue")
+    shown = {m.label.lower(): int(m.value) for m in at.metric}
+    assert shown == {
+        s: counts.get(s, 0) for s in ("running", "queued", "failed", "succeeded", "cancelled")
+    }
+    assert [p.value for p in at.get("progress")] == [round(100 * progress)]  # percent
+    assert any("CUDA out of memory" in c.value for c in at.code)
+    assert len(_frame_with(at, "What").value) == counts["queued"]
+
+
+@pytest.mark.parametrize("page", [None, "scatter", "run_detail", "compare", "jobs_queue"])
+def test_empty_store_is_friendly_and_never_created(page, tmp_path, monkeypatch):
+    from skipbench.settings import reset_settings_cache
+
+    db_file = tmp_path / "nothing-here.db"
+    monkeypatch.setenv("SKIPBENCH_DATABASE_URL", f"sqlite:///{db_file}")
+    reset_settings_cache()
+    at = app_test(page)
+    if page == "jobs_queue":
+        assert any("queue is empty" in i.value for i in at.info)
+    else:
+        assert any("No results yet" in i.value for i in at.info)
+        assert any("skipbench run --model" in c.value for c in at.code)
+    assert not db_file.exists()  # read-only: the app does not create the store
+
+
+def test_empty_migrated_store(tmp_path, monkeypatch):
+    from db.store import Store
+    from skipbench.settings import reset_settings_cache
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    Store(url)
+    monkeypatch.setenv("SKIPBENCH_DATABASE_URL", url)
+    reset_settings_cache()
+    at = app_test()
+    assert any("No results yet" in i.value for i in at.info)
