@@ -20,6 +20,7 @@ tensor back to the host, so the path stays asynchronous on CUDA.
 from __future__ import annotations
 
 import math
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ class Selective:
     unselected_kv: bool = True
     seed: int = 0
     generators: dict = field(default_factory=dict, repr=False)  # device -> torch.Generator
+    record: list | None = field(default=None, repr=False)  # diagnostics: (layer_idx, idx, valid)
 
     def generator(self, device: torch.device, layer_idx: int) -> torch.Generator:
         gen = self.generators.get(str(device))
@@ -62,17 +64,18 @@ def keep_count(keep_ratio: float, tokens: int) -> int:
 def make_selective(layer: Any, settings: Selective) -> Any:
     """Replace ``layer``'s forward (on the instance) by the selective one; returns ``layer``.
 
-    The layer keeps its class, parameter names and output-recording hooks; ``make_dense`` undoes it.
+    The layer keeps its class, parameter names and output-recording hooks; ``make_dense`` undoes
+    it. A bound method (not a closure) so that ``copy.deepcopy`` rebinds it to the copy.
     """
-
-    def forward(hidden_states: Any, *args: Any, **kwargs: Any) -> Any:
-        if args:
-            raise TypeError("orthorank: decoder layers take their arguments by keyword")
-        return selective_forward(layer, settings, hidden_states, **kwargs)
-
     layer.orthorank = settings
-    layer.forward = forward
+    layer.forward = types.MethodType(_selective_method, layer)
     return layer
+
+
+def _selective_method(self: Any, hidden_states: Any, *args: Any, **kwargs: Any) -> Any:
+    if args:
+        raise TypeError("orthorank: decoder layers take their arguments by keyword")
+    return selective_forward(self, self.orthorank, hidden_states, **kwargs)
 
 
 def make_dense(layer: Any) -> Any:
@@ -120,6 +123,8 @@ def selective_forward(
 
     x = layer.input_layernorm(hidden_states)
     idx, valid = _select(x, is_real, settings, attn.layer_idx)
+    if settings.record is not None:
+        settings.record.append((attn.layer_idx, idx, valid))
     n_sel = idx.shape[1]
     gather_idx = idx[..., None].expand(-1, -1, x.shape[-1])
     h_sel = hidden_states.gather(1, gather_idx)

@@ -159,6 +159,24 @@ def test_make_dense_restores_the_layer():
     assert torch.equal(before, after)
 
 
+def test_deepcopy_keeps_the_copy_selective_on_its_own_weights():
+    import copy
+
+    model = tiny_model("llama", 4)
+    apply(model, keep_ratio="0.33", layers="1,2")
+    clone = copy.deepcopy(model)
+    ids = torch.randint(3, 90, (1, 16))
+    with torch.no_grad():
+        before = model(input_ids=ids).logits
+        for p in clone.parameters():
+            p.mul_(0.5)
+        assert torch.equal(model(input_ids=ids).logits, before)
+        assert not torch.allclose(clone(input_ids=ids).logits, before)
+    for i in (1, 2):
+        layer = decoder_layers(clone)[i]
+        assert is_selective(layer) and layer.forward.__self__ is layer
+
+
 # ------------------------------------------------------------------------------ generation
 
 
