@@ -34,7 +34,9 @@ def register(app: typer.Typer) -> None:
 
 
 def run(
-    model: ModelOpt,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="hub id, local folder, .gguf file, or catalog name")
+    ] = None,
     method: MethodOpt = "dense",
     sparsity: SparsityOpt = None,
     set_: SetOpt = None,
@@ -51,20 +53,40 @@ def run(
     seed: SeedOpt = 0,
     calib_source: CalibOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="print the run as one JSON document (last line)")] = False,
+    resume: Annotated[
+        int | None, typer.Option("--resume", help="continue a failed run at its first suite not yet stored")
+    ] = None,
 ) -> None:
     """Evaluate MODEL with METHOD in this process, store the run, print its results."""
-    from harness.runner import execute
+    from harness.runner import RunSpec, execute
     from skipbench.cli.spec_options import build_spec
+    from skipbench.errors import InvalidInput
 
+    store = get_store()
+    if resume is not None:
+        previous = store.get_run(resume)
+        if previous is None or "spec" not in (previous.provenance or {}):
+            raise InvalidInput(f"--resume {resume}: no stored run with that id")
+        if previous.status == "succeeded":
+            raise InvalidInput(f"--resume {resume}: run already succeeded; nothing to resume")
+        with progress_bars() as progress:
+            record = execute(RunSpec.from_dict(previous.provenance["spec"]), store, progress, resume_run_id=resume)
+        _show(record, as_json)
+        return
+    if model is None:
+        raise InvalidInput("--model is required (a hub id, local folder, .gguf file or catalog name)")
     spec = build_spec(
         model=model, method=method, sparsity=sparsity, sets=set_, suites=suite, tasks=task,
         suite_sets=suite_set, limit=limit, seq_len=seq_len, batch_size=batch_size, device=device,
         dtype=dtype, revision=revision, trust_remote_code=trust_remote_code, seed=seed,
         calib_source=calib_source,
     )
-    store = get_store()
     with progress_bars() as progress:
         record = execute(spec, store, progress)
+    _show(record, as_json)
+
+
+def _show(record: dict, as_json: bool) -> None:
     from skipbench.cli.tables import print_runs
 
     print_runs([record], title=f"run {record['run_id']}")
