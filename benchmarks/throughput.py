@@ -330,6 +330,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--remove", type=int, default=None, help="layers to delete (default ceil(0.2 L))"
     )
     ap.add_argument("--orthorank", default=None, help="orthorank params k=v;k=v (omit to skip)")
+    ap.add_argument(
+        "--orthorank-fast", action="store_true", help="also time methods.orthorank_fast"
+    )
+    ap.add_argument("--compiled-decode", default="", help="BxPxN list also run in 'compiled' mode")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=2)
@@ -373,9 +377,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["orthorank"] = {"params": params, "details": details}
         if realized is not None:
             result["ideal"]["orthorank"] = 1 / (1 - realized)
+        if args.orthorank_fast:
+            from methods import orthorank_fast
+
+            fast = copy.deepcopy(ortho)
+            orthorank_fast.install(fast)
+            variants["orthorank_fast"] = fast
+            result["ideal"]["orthorank_fast"] = result["ideal"].get("orthorank")
     if "prefill" in sections:
         result["prefill"] = section_prefill(variants, parse_shapes(args.prefill), device, args)
         variants.pop("orthorank", None)
+        variants.pop("orthorank_fast", None)
+        tp._free(device)
     if "decode" in sections:
         weight_bytes = sum(p.numel() * p.element_size() for p in dense.parameters())
         emb = dense.get_input_embeddings().weight
@@ -385,6 +398,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
         shapes = [tuple(int(x) for x in s.split("x")) for s in args.decode.split(",") if s]
         result["decode"] = section_decode(variants, shapes, args.modes.split(","), device, args)
+        compiled = [
+            tuple(int(x) for x in s.split("x")) for s in args.compiled_decode.split(",") if s
+        ]
+        result["decode"] += section_decode(variants, compiled, ["compiled"], device, args)
     del removed
     variants.clear()
     tp._free(device)

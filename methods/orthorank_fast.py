@@ -1,0 +1,182 @@
+"""A faster OrthoRank selective forward: the same function, attention through FlexAttention.
+
+``methods.orthorank_layer.selective_forward`` attends the K selected queries over all T keys
+with an explicit boolean mask ``[B, 1, K, T]``. SDPA then cannot use its flash kernel: it runs
+the memory-efficient kernel with an additive bias, over every (query, key) block, masked or not.
+Here the same mask ("key <= the query's original position") is given to FlexAttention as a
+block mask built directly from the sorted positions: fully visible key blocks run without a
+mask, blocks past the query block's last position are skipped, and only the diagonal blocks
+evaluate the mask. Token selection, projections, RoPE, the layer tail and the scatter are the
+reference's own functions, so only the attention kernel differs.
+
+The fast path covers the prefill case the throughput numbers are about: no padding mask, no
+KV cache, no sliding window, no logit soft-capping, ``unselected_kv=true``. Anything else runs
+the reference forward unchanged. ``install(model)`` swaps the forward of every selective layer.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from methods.layers import decoder_layers
+from methods.orthorank_layer import (
+    _layer_tail,
+    _rope,
+    _select,
+    _sliding_window,
+    _take_rows,
+    is_selective,
+    selective_forward,
+)
+
+BLOCK = 128
+_compiled: dict[str, Any] = {}
+
+
+def _flex(device: torch.device) -> Any:
+    """flex_attention, compiled on CUDA (the eager version materialises the scores)."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    if device.type != "cuda":
+        return flex_attention
+    if "flex" not in _compiled:
+        _compiled["flex"] = torch.compile(flex_attention, dynamic=False)
+    return _compiled["flex"]
+
+
+def position_block_mask(rows: torch.Tensor, kv_len: int, block: int = BLOCK) -> tuple[Any, int]:
+    """BlockMask for "query j sees keys <= rows[b, j]" with ``rows`` ascending per row.
+
+    Returns the mask and the padded query length (queries are padded to whole blocks by
+    repeating the last position, so padded rows are valid and are sliced off afterwards).
+    """
+    from torch.nn.attention.flex_attention import BlockMask
+
+    bsz, q_len = rows.shape
+    nqb, nkb = math.ceil(q_len / block), math.ceil(kv_len / block)
+    q_pad = nqb * block
+    rows_p = torch.cat([rows, rows[:, -1:].expand(bsz, q_pad - q_len)], dim=1)
+    blocks = rows_p.view(bsz, nqb, block)
+    lo, hi = blocks[..., 0], blocks[..., -1]  # smallest and largest position in each query block
+    full = torch.div(lo + 1, block, rounding_mode="floor")  # key blocks every query sees entirely
+    last = torch.div(hi, block, rounding_mode="floor")  # last key block any query touches
+    partial = last + 1 - full
+    ar = torch.arange(nkb, device=rows.device, dtype=torch.int32)
+    full_idx = ar.expand(bsz, nqb, nkb)
+    part_idx = (full[..., None].to(torch.int32) + ar).clamp_max(nkb - 1)
+
+    def mask_mod(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
+        return kv_idx <= rows_p[b, q_idx]
+
+    args = (
+        partial[:, None].to(torch.int32),
+        part_idx[:, None].contiguous(),
+        full[:, None].to(torch.int32),
+        full_idx[:, None].contiguous(),
+    )
+    kwargs = dict(BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(q_pad, nkb * block))
+    try:
+        mask = BlockMask.from_kv_blocks(*args, **kwargs, compute_q_blocks=False)
+    except TypeError:  # older torch without compute_q_blocks
+        mask = BlockMask.from_kv_blocks(*args, **kwargs)
+    return mask, q_pad
+
+
+def flex_attend(
+    attn: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rows: torch.Tensor
+) -> torch.Tensor:
+    """Selected queries ``[B, H, K, D]`` over all keys, each up to its position in ``rows``."""
+    bsz, heads, q_len, _ = q.shape
+    kv_len = k.shape[2]
+    mask, q_pad = position_block_mask(rows, kv_len)
+    kv_pad = mask.seq_lengths[1]
+    if q_pad != q_len:
+        q = torch.nn.functional.pad(q, (0, 0, 0, q_pad - q_len))
+    if kv_pad != kv_len:  # padded keys lie past every position, so the mask never admits them
+        k = torch.nn.functional.pad(k, (0, 0, 0, kv_pad - kv_len))
+        v = torch.nn.functional.pad(v, (0, 0, 0, kv_pad - kv_len))
+    out = _flex(q.device)(
+        q, k, v, block_mask=mask, scale=attn.scaling, enable_gqa=k.shape[1] != heads
+    )
+    return out[:, :, :q_len]
+
+
+def _fast_ok(layer: Any, settings: Any, hidden_states: Any, mask: Any, cache: Any) -> bool:
+    attn = layer.self_attn
+    return (
+        hidden_states.shape[1] > 1
+        and mask is None
+        and cache is None
+        and settings.unselected_kv
+        and _sliding_window(attn) is None
+        and getattr(attn, "attn_logit_softcapping", None) is None
+    )
+
+
+def fast_forward(
+    layer: Any,
+    settings: Any,
+    hidden_states: torch.Tensor,
+    attention_mask: Any = None,
+    position_embeddings: Any = None,
+    past_key_values: Any = None,
+    **kwargs: Any,
+) -> torch.Tensor:
+    """``selective_forward`` with FlexAttention on the prefill fast path (see module docstring)."""
+    if position_embeddings is None or not _fast_ok(
+        layer, settings, hidden_states, attention_mask, past_key_values
+    ):
+        return selective_forward(
+            layer,
+            settings,
+            hidden_states,
+            attention_mask=attention_mask,
+            position_embeddings=position_embeddings,
+            past_key_values=past_key_values,
+            **kwargs,
+        )
+    attn = layer.self_attn
+    bsz, q_len, _ = hidden_states.shape
+    x = layer.input_layernorm(hidden_states)
+    idx, _ = _select(x, None, settings, attn.layer_idx)  # no padding: every row keeps K tokens
+    n_sel = idx.shape[1]
+    gather_idx = idx[..., None].expand(-1, -1, x.shape[-1])
+    h_sel = hidden_states.gather(1, gather_idx)
+    x_sel = x.gather(1, gather_idx)
+    head_dim = attn.head_dim
+    cos, sin = position_embeddings
+    q = attn.q_proj(x_sel).view(bsz, n_sel, -1, head_dim).transpose(1, 2)
+    k = attn.k_proj(x).view(bsz, q_len, -1, head_dim).transpose(1, 2)
+    v = attn.v_proj(x).view(bsz, q_len, -1, head_dim).transpose(1, 2)
+    if getattr(attn, "q_norm", None) is not None:
+        q = attn.q_norm(q)
+        k = attn.k_norm(k)
+    q = _rope(q, _take_rows(cos, idx, bsz), _take_rows(sin, idx, bsz))
+    k = _rope(k, cos, sin)
+    out = flex_attend(attn, q, k, v, idx)  # without a cache, a query's key limit is its own index
+    out = attn.o_proj(out.transpose(1, 2).reshape(bsz, n_sel, -1))
+    new = _layer_tail(layer, h_sel, out)
+    return hidden_states.scatter(1, gather_idx, new.to(hidden_states.dtype))
+
+
+def install(model: Any) -> list[int]:
+    """Use ``fast_forward`` in every selective layer of ``model``; returns their indices."""
+    done = []
+    for i, layer in enumerate(decoder_layers(model)):
+        if not is_selective(layer):
+            continue
+        settings = layer.orthorank
+
+        def forward(
+            hidden_states: Any, *args: Any, _layer: Any = layer, _s: Any = settings, **kwargs: Any
+        ) -> Any:
+            if args:
+                raise TypeError("orthorank: decoder layers take their arguments by keyword")
+            return fast_forward(_layer, _s, hidden_states, **kwargs)
+
+        layer.forward = forward
+        done.append(i)
+    return done
