@@ -117,6 +117,7 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # 0002
     worker_host: Mapped[str | None] = mapped_column(String(255))
     worker_gpu: Mapped[str | None] = mapped_column(String(255))
     progress_suite: Mapped[str | None] = mapped_column(String(64))

@@ -39,6 +39,26 @@ class Settings(BaseSettings):
     job_hard_time_limit_s: int = 6 * 3600 + 600
     heartbeat_interval_s: float = 10.0
     heartbeat_stale_s: float = 120.0
+    # service (workers/): queue, redelivery and reconciliation
+    queue: str = Field(default="default", description="Celery queue that submit uses and workers serve")
+    visibility_timeout_s: int | None = Field(
+        default=None, description="Redis visibility timeout; default: hard time limit + 30 min"
+    )
+    job_max_attempts: int = Field(
+        default=3, description="a job whose worker died this many times ends failed instead of requeued"
+    )
+    reconcile_interval_s: float = Field(
+        default=60.0, description="how often each worker reconciles store and broker (0: only at start)"
+    )
+    enqueue_grace_s: float = Field(
+        default=30.0, description="reconcile leaves jobs enqueued less than this long ago alone"
+    )
+    worker_preload: bool = Field(
+        default=True, description="import torch/transformers in the worker parent (no CUDA init) so each job's fork starts fast"
+    )
+    plugins: str = Field(
+        default="", description="comma-separated modules imported by submit and workers (extra methods/suites)"
+    )
     offline: bool = Field(
         default=False, description="never touch the Hugging Face hub; use shared_dir data only"
     )
@@ -54,6 +74,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.home / 'skipbench.db'}"
+
+    @property
+    def broker_visibility_timeout_s(self) -> int:
+        """Longer than the longest job, so Redis never redelivers a job that is still running."""
+        if self.visibility_timeout_s is not None:
+            return self.visibility_timeout_s
+        return self.job_hard_time_limit_s + 1800
 
     @property
     def models_dir(self) -> Path:
