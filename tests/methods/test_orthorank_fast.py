@@ -1,0 +1,115 @@
+import copy
+
+import pytest
+import torch
+
+from methods import orthorank_fast as of
+from methods.base import ApplyContext
+from methods.orthorank_layer import selective_forward
+from methods.registry import get_method
+from tests.tiny import tiny_model
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def selective_pair(model_type: str, layers: str = "1,2", keep: float = 0.4):
+    model = tiny_model(model_type, 4)
+    model.config._attn_implementation = "sdpa"
+    cls = get_method("orthorank")
+    ref = (
+        cls(cls.Config.from_params({"layers": layers, "keep_ratio": keep}))
+        .apply(model, ApplyContext())
+        .model
+    )
+    fast = copy.deepcopy(ref)
+    assert of.install(fast) == [int(i) for i in layers.split(",")]
+    return ref, fast
+
+
+def rel(a, b):
+    return float((a - b).norm() / b.norm())
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen2", "qwen3"])
+@pytest.mark.parametrize("seq", [6, 128, 300])
+def test_fast_forward_equals_reference_prefill(model_type, seq):
+    ref, fast = selective_pair(model_type)
+    ids = torch.randint(3, 96, (2, seq), generator=torch.Generator().manual_seed(seq))
+    with torch.inference_mode():
+        a = ref(input_ids=ids, use_cache=False).logits
+        b = fast(input_ids=ids, use_cache=False).logits
+    assert rel(b, a) < 1e-5  # float32; only the attention kernel differs
+
+
+def test_padding_and_cache_fall_back_to_reference_exactly():
+    ref, fast = selective_pair("llama")
+    ids = torch.randint(3, 96, (2, 20), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[0, :5] = 0  # left padding: the fast path does not apply
+    with torch.inference_mode():
+        a = ref(input_ids=ids, attention_mask=mask).logits
+        b = fast(input_ids=ids, attention_mask=mask).logits
+        c = ref.generate(
+            ids, attention_mask=mask, max_new_tokens=4, do_sample=False, pad_token_id=0
+        )
+        d = fast.generate(
+            ids, attention_mask=mask, max_new_tokens=4, do_sample=False, pad_token_id=0
+        )
+    assert torch.equal(a, b) and torch.equal(c, d)
+
+
+def coverage(mask, q_len, kv_len, block):
+    """Dense [B, Qpad, KVpad] maps of (partial or full) blocks and of full blocks alone."""
+    bsz = mask.kv_num_blocks.shape[0]
+    nqb, nkb = mask.kv_num_blocks.shape[-1], mask.kv_indices.shape[-1]
+    any_cov = torch.zeros(bsz, nqb * block, nkb * block, dtype=torch.bool)
+    full_cov = torch.zeros_like(any_cov)
+    for b in range(bsz):
+        for qb in range(nqb):
+            rows = slice(qb * block, (qb + 1) * block)
+            for j in range(int(mask.kv_num_blocks[b, 0, qb])):
+                kb = int(mask.kv_indices[b, 0, qb, j])
+                any_cov[b, rows, kb * block : (kb + 1) * block] = True
+            for j in range(int(mask.full_kv_num_blocks[b, 0, qb])):
+                kb = int(mask.full_kv_indices[b, 0, qb, j])
+                any_cov[b, rows, kb * block : (kb + 1) * block] = True
+                full_cov[b, rows, kb * block : (kb + 1) * block] = True
+    return any_cov, full_cov
+
+
+@pytest.mark.parametrize("kv_len,q_len,block", [(700, 300, 128), (256, 256, 128), (90, 40, 16)])
+def test_block_mask_covers_exactly_the_allowed_pairs(kv_len, q_len, block):
+    gen = torch.Generator().manual_seed(kv_len)
+    rows = torch.stack(
+        [torch.randperm(kv_len, generator=gen)[:q_len].sort().values for _ in range(2)]
+    )
+    mask, q_pad = of.position_block_mask(rows, kv_len, block)
+    assert q_pad % block == 0 and q_pad >= q_len
+    rows_p = torch.cat([rows, rows[:, -1:].expand(2, q_pad - q_len)], dim=1)
+    keys = torch.arange(mask.seq_lengths[1])
+    allowed = keys[None, None, :] <= rows_p[:, :, None]  # [B, Qpad, KVpad]
+    any_cov, full_cov = coverage(mask, q_len, kv_len, block)
+    assert not (allowed & ~any_cov).any()  # nothing allowed is skipped
+    assert not (full_cov & ~allowed).any()  # unmasked blocks contain only allowed pairs
+    # no wasted partial block: each computed block holds at least one allowed pair
+    nqb = q_pad // block
+    blocks = (any_cov & ~full_cov).view(2, nqb, block, -1, block).any(dim=(2, 4))
+    useful = allowed.view(2, nqb, block, -1, block).any(dim=(2, 4))
+    assert not (blocks & ~useful).any()
+
+
+@cuda
+def test_compiled_flex_matches_reference_on_gpu():
+    ref, fast = selective_pair("llama", layers="1,2,3", keep=0.33)
+    ref, fast = ref.to("cuda", torch.bfloat16), fast.to("cuda", torch.bfloat16)
+    ids = torch.randint(3, 96, (2, 300), device="cuda")
+    with torch.inference_mode():
+        layer = ref.model.layers[1]
+        h = torch.randn(2, 300, 32, device="cuda", dtype=torch.bfloat16)
+        pos = ref.model.rotary_emb(h, torch.arange(300, device="cuda")[None])
+        a = selective_forward(layer, layer.orthorank, h, position_embeddings=pos)
+        b = of.fast_forward(layer, layer.orthorank, h, position_embeddings=pos)
+        assert rel(b.float(), a.float()) < 2e-2
+        la = ref(input_ids=ids, use_cache=False).logits.float()
+        lb = fast(input_ids=ids, use_cache=False).logits.float()
+    assert rel(lb, la) < 2e-2
