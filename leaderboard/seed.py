@@ -232,7 +232,7 @@ def sink_payload(layers: int) -> dict[str, Any]:
 
 def sample_payload() -> dict[str, Any]:
     return {
-        task: [{"doc_id": i, "target": (i * 7 + k) % 2, "loglikelihoods": [-3.1 - 0.2 * i, -2.9 - 0.1 * k],
+        task: [{"doc_id": i, "target": (i * 7 + k) % 2, "loglikelihoods": [round(-3.1 - 0.2 * i, 3), round(-2.9 - 0.1 * k, 3)],
                 "acc": float((i + k) % 3 != 0)} for i in range(6)]
         for k, task in enumerate(("piqa", "winogrande"))
     }  # fmt: skip

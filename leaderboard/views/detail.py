@@ -17,7 +17,8 @@ STATE_COLORS = {"kept": "#c9d6e3", "removed": "#d1495b", "token-selective": "#ed
 def layer_strip(states: list[dict[str, Any]]) -> alt.LayerChart | alt.FacetChart:
     """One cell per decoder layer, colored by what the method did; the number in a cell is its
     position in the removal (or selection) order."""
-    data = pd.DataFrame(states).assign(row="layers")
+    data = pd.DataFrame(states).assign(row="")
+    data["label"] = [str(int(o)) if o == o and o is not None else "" for o in data["order"]]
     base = alt.Chart(data).encode(
         x=alt.X("layer:O", title="decoder layer", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("row:N", title=None, axis=None),
@@ -30,8 +31,8 @@ def layer_strip(states: list[dict[str, Any]]) -> alt.LayerChart | alt.FacetChart
         ),
         tooltip=["layer:O", "state:N", alt.Tooltip("order:Q", title="order")],
     )
-    labels = base.mark_text(fontWeight="bold", color="white").encode(text="order:Q")
-    return alt.layer(cells, labels).properties(height=90)
+    labels = base.mark_text(fontWeight="bold", color="white").encode(text="label:N")
+    return alt.layer(cells, labels).properties(height=50)
 
 
 def _results_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -99,7 +100,7 @@ def render() -> None:
     method_details = run["method_details"] or {}
     states = details.layer_states(method_details, run.get("model_info"))
     if states:
-        st.altair_chart(layer_strip(states), key="rd_strip")
+        st.altair_chart(layer_strip(states), key="rd_strip", height=150)
         removed = [s for s in states if s["state"] != "kept"]
         if removed:
             kind = removed[0]["state"]
