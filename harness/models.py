@@ -119,9 +119,11 @@ def _folder_display(path: Path) -> str:
 def load_model(spec: ModelSpec) -> LoadedModel:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from methods.layers import decoder_layers
 
+    hf_logging.disable_progress_bar()  # our own progress bars show the steps that take time
     resolved = resolve_source(spec.source)
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
