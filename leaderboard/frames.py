@@ -169,7 +169,8 @@ def wide_table(
     matrix = value_matrix(results, columns).reindex(ids)
     for col in columns:
         table[col.label] = matrix[col.label].to_numpy() if ids else pd.Series(dtype=float)
-    return table
+    tail = ["Layers", "Device", "Status"]  # wide details after the numbers
+    return table[[c for c in table.columns if c not in tail] + tail]
 
 
 def relative_to_dense(

@@ -70,7 +70,11 @@ def column_config(
     columns: list[MetricColumn], table: pd.DataFrame, mode: str = "value"
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "Run": st.column_config.NumberColumn("Run", format="%d", help="run id (see Run detail)"),
+        "Run": st.column_config.NumberColumn(
+            "Run", format="%d", help="run id (see Run detail)", pinned=True
+        ),
+        "Model": st.column_config.TextColumn("Model", pinned=True),
+        "Method": st.column_config.TextColumn("Method", pinned=True),
         "Sparsity": st.column_config.NumberColumn(
             "Sparsity", format="percent", help="nominal sparsity"
         ),

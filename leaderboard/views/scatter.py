@@ -10,6 +10,9 @@ from leaderboard import access, frames, widgets
 from leaderboard.columns import SPEEDUP, MetricColumn, compact, is_speed
 from leaderboard.pareto import frontier
 
+# distinct colors per method (the theme's default palette puts similar reds side by side)
+PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d"]
+
 
 def _pick(columns: list[MetricColumn], wanted: list[tuple[str, str]]) -> int:
     for suite, key in wanted:
@@ -39,6 +42,8 @@ def chart(
     y_axis = alt.Y(
         "y:Q", title=y.label, scale=alt.Scale(zero=False, reverse=not y.higher_is_better)
     )
+    methods = sorted(points["Method"].unique())
+    colors = [PALETTE[i % len(PALETTE)] for i in range(len(methods))]
     tooltip = [
         alt.Tooltip("Run:Q"), alt.Tooltip("Model:N"), alt.Tooltip("Method:N"),
         alt.Tooltip("Sparsity:Q", format=".0%"), alt.Tooltip("Layers:N"),
@@ -50,7 +55,7 @@ def chart(
         .encode(
             x=x_axis,
             y=y_axis,
-            color=alt.Color("Method:N"),
+            color=alt.Color("Method:N", scale=alt.Scale(domain=methods, range=colors)),
             size=alt.Size(
                 "Sparsity:Q", scale=alt.Scale(range=[80, 500]), legend=alt.Legend(format=".0%")
             ),
@@ -116,7 +121,8 @@ def render() -> None:
     on_front = frontier(
         list(zip(points["x"], points["y"])), (x.higher_is_better, y.higher_is_better)
     )
-    st.altair_chart(chart(points, x, y, on_front), key="sc_chart")
+    # theme=None: Streamlit's theme would replace the method colors with similar reds
+    st.altair_chart(chart(points, x, y, on_front), key="sc_chart", theme=None)
     st.caption(
         "Up and right are better on both axes (lower-is-better axes are reversed). The dashed line joins the "
         "Pareto frontier: runs no other run beats on both quality and speed. Point size: nominal sparsity."

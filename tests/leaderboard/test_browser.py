@@ -157,7 +157,7 @@ def test_every_page_in_chromium(server, browser):
         "queue",
     ]
     for name, (path, (texts, chart, height)) in zip(names, PAGES.items()):
-        browser.set_window_size(1600, height)
+        browser.set_window_size(1800, height)
         browser.get(f"http://127.0.0.1:{port}/{path.format(**ids)}")
         _wait_for_text(browser, texts)
         if chart:
