@@ -7,6 +7,7 @@ torch) are imported inside the commands.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Annotated
 
@@ -53,7 +54,7 @@ def _broker_down(message: str) -> None:
     err(
         f"error: {message}; start the broker (see docs/deploy.md) or run it here: skipbench run <same options>"
     )
-    raise typer.Exit(1)
+    sys.exit(1)  # main() runs click with standalone_mode=False, which swallows typer.Exit codes
 
 
 def submit(
@@ -133,7 +134,7 @@ def submit(
     if as_json:
         print(json.dumps(service.job_summary(final), default=str))
     if wait and final.status != "succeeded":
-        raise typer.Exit(1)
+        sys.exit(1)
 
 
 def worker(
@@ -151,7 +152,7 @@ def worker(
     devices = launcher.parse_devices(gpus, cpu)
     procs = launcher.worker_processes(devices, queue or get_settings().queue, loglevel)
     err(f"starting {len(procs)} worker(s): {', '.join(p.label for p in procs)}")
-    raise typer.Exit(launcher.run(procs))
+    sys.exit(launcher.run(procs))
 
 
 def status(

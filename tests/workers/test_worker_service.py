@@ -1,0 +1,191 @@
+"""End to end against a real worker process (CPU, tiny model), PostgreSQL and Redis.
+
+One worker serves the whole module: the end-to-end job, bad jobs, and cancellations; it must
+still be the same process at the end (it kept serving).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from tests.workers.conftest import tiny_spec
+
+pytestmark = pytest.mark.timeout(420)
+
+
+@pytest.fixture(scope="module")
+def worker(module_service):
+    return module_service.start_worker()
+
+
+def _rows(db_url: str, run_id: int) -> list[tuple]:
+    from db.store import Store
+
+    return [(r.suite, r.task, r.metric, r.value) for r in Store(db_url).results([run_id])]
+
+
+def test_end_to_end_submit_wait(module_service, worker, tiny_dir, shared_data_dir):
+    from harness.runner import execute
+
+    svc = module_service
+    args = [
+        "submit",
+        "--model",
+        str(tiny_dir),
+        "--limit",
+        "2",
+        "--seq-len",
+        "32",
+        "--device",
+        "cpu",
+    ]
+    t0 = time.monotonic()
+    done = svc.cli(*args, "--wait", "--json")
+    elapsed = time.monotonic() - t0
+    assert done.returncode == 0, done.stderr + done.stdout
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    job = svc.job(summary["job_id"])
+    assert job.status == "succeeded" and job.error is None
+    assert job.attempts == 1 and job.worker_host and job.worker_gpu == "cpu"
+    assert job.started_at <= job.finished_at and job.progress_fraction == 1.0
+    rows = _rows(svc.db_url, job.run_id)
+    assert sorted((s, t, m) for s, t, m, _ in rows) == [
+        ("perplexity", "wikitext2", "nll"),
+        ("perplexity", "wikitext2", "perplexity"),
+    ]
+    # the worker's number equals the same spec evaluated in this process, without a store
+    reference = execute(tiny_spec(tiny_dir), None)
+    expected = {(r["task"], r["metric"]): r["value"] for r in reference["results"]}
+    for _, task, metric, value in rows:
+        assert value == pytest.approx(expected[(task, metric)], rel=1e-6)
+    print(
+        f"\nEVIDENCE end-to-end: submit --wait took {elapsed:.1f}s (job {job.id}, run {job.run_id})"
+    )
+
+    # the same evaluation again is the same job; --force makes generation 1
+    again = svc.cli(*args, "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout.strip().splitlines()[-1])["job_id"] == job.id
+    assert "already exists" in again.stdout
+    forced = svc.cli(*args, "--force", "--json")
+    forced_job = json.loads(forced.stdout.strip().splitlines()[-1])
+    assert forced_job["job_id"] != job.id and forced_job["generation"] == 1
+    assert svc.wait_for(forced_job["job_id"]).status == "succeeded"
+
+    status = svc.cli("status")
+    assert status.returncode == 0 and "succeeded" in status.stdout
+    detail = svc.cli("status", str(job.id), "--json")
+    assert json.loads(detail.stdout.strip().splitlines()[-1])["run_id"] == job.run_id
+
+
+def test_submit_checks_locally_and_needs_a_broker(module_service, tiny_dir):
+    svc = module_service
+    bad = svc.cli("submit", "--model", str(tiny_dir), "--method", "shortgpt", "--sparsity", "1.5")
+    assert bad.returncode == 2 and "sparsity=1.5" in bad.stderr
+    down = svc.cli("submit", "--model", str(tiny_dir), "--limit", "1")
+    assert down.returncode == 0, down.stderr  # sanity: with the broker up it is accepted
+    svc.extra_env["SKIPBENCH_BROKER_URL"] = "redis://127.0.0.1:1/0"
+    try:
+        refused = svc.cli("submit", "--model", str(tiny_dir), "--seed", "7")
+    finally:
+        del svc.extra_env["SKIPBENCH_BROKER_URL"]
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 1 and len(lines) == 1
+    assert "no broker reachable" in lines[0] and "skipbench run" in lines[0]
+
+
+def test_bad_jobs_fail_readably_and_the_worker_keeps_serving(module_service, worker, tiny_dir):
+    from harness.models import ModelSpec
+    from harness.runner import RunSpec
+
+    svc = module_service
+    parent = worker.popen.pid
+    cases = {
+        "unknown method": (
+            tiny_spec(tiny_dir, method="no_such_method"),
+            "unknown method 'no_such_method'",
+        ),
+        "invalid parameters": (
+            tiny_spec(tiny_dir, method="shortgpt", params={"sparsity": 1.5}),
+            "sparsity=1.5",
+        ),
+        "missing model": (
+            RunSpec(model=ModelSpec(source=str(tiny_dir / "missing-model"), device="cpu")),
+            "missing-model",
+        ),
+        "out of memory": (tiny_spec(tiny_dir, method="test_oom"), "out of memory"),
+    }
+    ids = {name: svc.submit(spec).job.id for name, (spec, _) in cases.items()}
+    good = svc.submit(tiny_spec(tiny_dir, seed=3)).job.id
+    for name, (_, needle) in cases.items():
+        job = svc.wait_for(ids[name])
+        assert job.status == "failed", (name, job.status)
+        first = job.error.splitlines()[0]
+        assert needle in first, (name, first)
+        assert "Traceback" not in first
+    assert svc.job(ids["out of memory"]).error.startswith("out of memory on GPU cpu")
+    assert svc.wait_for(good).status == "succeeded"
+    assert worker.popen.poll() is None and worker.popen.pid == parent
+    print(
+        f"\nEVIDENCE bad jobs: {len(cases)} faults injected, {len(cases)} failed readably, next job succeeded"
+    )
+
+
+def test_cancel_queued_and_running(module_service, worker, tiny_dir):
+    from db.jobs import job_runs
+    from harness.runner import SuiteSpec
+    from workers.broker import queue_length
+
+    svc = module_service
+    marker_a, marker_b = svc.tmp / "cancel-a", svc.tmp / "cancel-b"
+    running = svc.submit(
+        tiny_spec(tiny_dir, SuiteSpec("sleepy", {"seconds": 300, "marker": str(marker_a)}))
+    ).job.id
+    svc.wait_for(running, ("running",))
+    deadline = time.monotonic() + 120
+    while not marker_a.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    child = int(marker_a.read_text().split()[0])
+    queued = svc.submit(
+        tiny_spec(tiny_dir, SuiteSpec("sleepy", {"seconds": 300, "marker": str(marker_b)}))
+    ).job.id
+    assert svc.job(queued).status == "queued"
+    assert queue_length(svc.broker_url, svc.queue) == 1
+
+    out = svc.cli("cancel", str(queued))
+    assert out.returncode == 0 and "was queued" in out.stdout
+    assert svc.job(queued).status == "cancelled"
+    assert queue_length(svc.broker_url, svc.queue) == 0  # removed from the queue
+
+    out = svc.cli("cancel", str(running))
+    assert out.returncode == 0 and "was running" in out.stdout
+    deadline = time.monotonic() + 60
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(child), "the running job's process was not stopped"
+    job = svc.job(running)
+    assert job.status == "cancelled" and "cancelled by user" in job.error
+    runs = job_runs(svc.db_url, running)
+    assert [r.status for r in runs] == ["failed"] and _rows(svc.db_url, runs[0].id) == []
+
+    after = svc.submit(tiny_spec(tiny_dir, seed=11)).job.id
+    assert svc.wait_for(after).status == "succeeded"
+    assert not marker_b.exists(), "a cancelled queued job ran"
+    assert svc.job(queued).status == "cancelled" and svc.job(running).status == "cancelled"
+    assert worker.popen.poll() is None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is gone for our purposes
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return False
