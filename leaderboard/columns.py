@@ -32,8 +32,19 @@ TASK_ORDER: dict[str, tuple[str, ...]] = {
         "boolq",
         "openbookqa",
     ),  # fmt: skip
-    "longbench": ("average",),
+    "longbench": (
+        "average",
+        "single_doc_qa",
+        "multi_doc_qa",
+        "summarization",
+        "few_shot",
+        "synthetic",
+        "code",
+    ),  # fmt: skip
 }
+# LongBench stores its data set as a task prefix (mini.hotpotqa, e.hotpotqa) and length buckets
+# as a suffix (e.hotpotqa@0-4k); the set becomes part of the column group
+TASK_PREFIXES = {"mini.": "mini", "e.": "E"}
 TASK_LABELS = {
     "wikitext2": "WikiText-2",
     "c4": "C4",
@@ -73,7 +84,7 @@ METRIC_LABELS = {
 ONE_OF: dict[str, tuple[str, ...]] = {
     "perplexity": ("perplexity",),
     "zeroshot": ("average", "acc_norm", "acc"),
-    "longbench": ("score", "average"),
+    "longbench": ("average", "score"),
 }
 # ... or, for these suites, every one of these metrics
 ALL_OF: dict[str, tuple[str, ...]] = {"throughput": (SPEEDUP, "tokens_per_s", "peak_memory_gib")}
@@ -109,6 +120,14 @@ LONGBENCH_TASKS = frozenset(
 )
 
 
+def split_task(task: str) -> tuple[str, str]:
+    """(data-set prefix, task) for prefixed task names: ``mini.average`` -> (``mini.``, ``average``)."""
+    for prefix in TASK_PREFIXES:
+        if task.startswith(prefix):
+            return prefix, task[len(prefix) :]
+    return "", task
+
+
 def suite_family(suite: str) -> str:
     """``longbench-mini`` is laid out like ``longbench`` (but stays a separate column group)."""
     for known in SUITE_ORDER:
@@ -131,23 +150,29 @@ class MetricColumn:
         return (self.suite, self.task, self.metric)
 
     @property
+    def base_task(self) -> str:
+        return split_task(self.task)[1] if suite_family(self.suite) == "longbench" else self.task
+
+    @property
     def group(self) -> str:
         label = SUITE_LABELS.get(suite_family(self.suite), self.suite)
-        return label if suite_family(self.suite) == self.suite else f"{label} ({self.suite})"
+        if suite_family(self.suite) != self.suite:
+            label = f"{label} ({self.suite})"
+        prefix = split_task(self.task)[0] if suite_family(self.suite) == "longbench" else ""
+        return f"{label}-{TASK_PREFIXES[prefix]}" if prefix else label
 
     @property
     def label(self) -> str:
         """Unique, readable header: ``Zero-shot · PIQA acc_norm ↑``."""
         family = suite_family(self.suite)
-        task = TASK_LABELS.get(self.task, self.task.replace("_", " "))
+        base = self.base_task
+        name, _, bucket = base.partition("@")
+        task = TASK_LABELS.get(name, name.replace("_", " ")) + (f" @{bucket}" if bucket else "")
         metric = METRIC_LABELS.get(self.metric, self.display_name or self.metric)
-        implied = ONE_OF.get(family, ())[:1] == (self.metric,) and family != "zeroshot"
-        text = task if implied or self.metric == self.task else f"{task} {metric}"
-        if (
-            self.unit
-            and self.unit not in ("fraction", "x", "×", self.metric)
-            and self.unit not in text
-        ):
+        implied = self.metric in ONE_OF.get(family, ()) and family in ("perplexity", "longbench")
+        text = task if implied or self.metric == base else f"{task} {metric}"
+        quiet_units = ("fraction", "x", "×", "0-100", self.metric)
+        if self.unit and self.unit not in quiet_units and self.unit not in text:
             text += f" ({self.unit})"
         return f"{self.group} · {text} {'↑' if self.higher_is_better else '↓'}"
 
@@ -167,11 +192,12 @@ def sort_key(col: MetricColumn) -> tuple:
     family = suite_family(col.suite)
     suite_rank = SUITE_ORDER.index(family) if family in SUITE_ORDER else len(SUITE_ORDER)
     tasks = TASK_ORDER.get(family, ("average",))
-    task_rank = tasks.index(col.task) if col.task in tasks else len(tasks)
+    prefix, base = split_task(col.task) if family == "longbench" else ("", col.task)
+    task_rank = tasks.index(base) if base in tasks else len(tasks)
     metric_rank = (
         METRIC_ORDER.index(col.metric) if col.metric in METRIC_ORDER else len(METRIC_ORDER)
     )
-    return (suite_rank, col.suite, task_rank, col.task, metric_rank, col.metric)
+    return (suite_rank, col.suite, prefix, task_rank, base, metric_rank, col.metric)
 
 
 def ordered(columns: Iterable[MetricColumn]) -> list[MetricColumn]:
@@ -187,8 +213,8 @@ def compact(columns: Iterable[MetricColumn]) -> list[MetricColumn]:
     shown = []
     for col in cols:
         family = suite_family(col.suite)
-        if family == "longbench" and col.task in LONGBENCH_TASKS:
-            continue
+        if family == "longbench" and col.base_task.partition("@")[0] in LONGBENCH_TASKS:
+            continue  # per-dataset scores and their length buckets: "All metrics" only
         if family in ALL_OF:
             if col.metric in ALL_OF[family]:
                 shown.append(col)

@@ -109,24 +109,17 @@ def quality_rows(
     zs.append(ResultRow("zeroshot", "average", "average", sum(chosen) / len(chosen), True, n=len(chosen),
                         unit="fraction", display_name="Zero-shot average"))  # fmt: skip
     out = {"perplexity": ppl, "zeroshot": zs}
-    if model.longbench:
+    if model.longbench:  # named as the longbench suite stores longbench-mini: mini.<task>
         keep = max(0.0, 1.0 - 1.3 * d)
-        scores = {**LB_CATEGORIES, **LB_TASKS}
-        lb = [ResultRow("longbench", t, "score", round(v * keep, 2), True, n=12, unit="score", display_name="Score")
-              for t, v in scores.items()]  # fmt: skip
-        avg = sum(v * keep for v in LB_CATEGORIES.values()) / len(LB_CATEGORIES)
-        lb.append(
-            ResultRow(
-                "longbench",
-                "average",
-                "score",
-                round(avg, 2),
-                True,
-                n=237,
-                unit="score",
-                display_name="Score",
-            )
-        )
+
+        def row(task: str, metric: str, value: float, n: int) -> ResultRow:
+            name = "LongBench score" if metric == "score" else "LongBench average"
+            return ResultRow("longbench", f"mini.{task}", metric, round(value * keep, 2), True, n=n,
+                             unit="0-100", display_name=name)  # fmt: skip
+
+        lb = [row(t, "score", v, 12) for t, v in LB_TASKS.items()]
+        lb += [row(c, "average", v, 2) for c, v in LB_CATEGORIES.items()]
+        lb.append(row("average", "average", sum(LB_CATEGORIES.values()) / len(LB_CATEGORIES), 21))
         out["longbench"] = lb
     return out
 

@@ -146,7 +146,9 @@ def test_compact_columns():
             MetricColumn("zeroshot", "piqa", "acc", True), MetricColumn("zeroshot", "piqa", "acc_norm", True),
             MetricColumn("zeroshot", "boolq", "acc", True), MetricColumn("zeroshot", "average", "average", True),
             MetricColumn("perplexity", "wikitext2", "nll", False), MetricColumn("perplexity", "wikitext2", "perplexity", False),
-            MetricColumn("longbench", "hotpotqa", "score", True), MetricColumn("longbench", "average", "score", True),
+            MetricColumn("longbench", "mini.hotpotqa", "score", True), MetricColumn("longbench", "mini.average", "average", True),
+            MetricColumn("longbench", "mini.code", "average", True), MetricColumn("longbench", "e.hotpotqa@0-4k", "score", True),
+            MetricColumn("longbench", "e.average", "average", True),
             MetricColumn("throughput", "prefill", "latency_ms", False), MetricColumn("throughput", "prefill", "tokens_per_s", True),
             MetricColumn("newsuite", "t", "m1", True), MetricColumn("newsuite", "t", "m2", False),
         ]
@@ -154,10 +156,15 @@ def test_compact_columns():
     keys = [c.key for c in compact(cols)]
     assert keys == [
         ("perplexity", "wikitext2", "perplexity"), ("zeroshot", "average", "average"),
-        ("zeroshot", "piqa", "acc_norm"), ("zeroshot", "boolq", "acc"), ("longbench", "average", "score"),
+        ("zeroshot", "piqa", "acc_norm"), ("zeroshot", "boolq", "acc"), ("longbench", "e.average", "average"),
+        ("longbench", "mini.average", "average"), ("longbench", "mini.code", "average"),
         ("throughput", "prefill", "tokens_per_s"), ("newsuite", "t", "m1"), ("newsuite", "t", "m2"),
     ]  # fmt: skip
     assert len({c.label for c in cols}) == len(cols)  # labels are unique headers
+    labels = {c.key: c.label for c in cols}
+    assert labels[("longbench", "mini.code", "average")] == "LongBench-mini · Code ↑"
+    assert labels[("longbench", "e.hotpotqa@0-4k", "score")] == "LongBench-E · hotpotqa @0-4k ↑"
+    assert labels[("zeroshot", "piqa", "acc_norm")] == "Zero-shot · PIQA acc_norm ↑"
 
 
 def test_layer_states_keep_removal_order():
