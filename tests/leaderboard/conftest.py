@@ -17,6 +17,14 @@ def demo_store(tmp_path_factory) -> tuple[str, dict[str, int]]:
     return url, seed_demo(url)
 
 
+@pytest.fixture(scope="session")
+def pg_demo_store(pg_url) -> tuple[str, dict[str, int]]:
+    """The same demo data in this session's PostgreSQL database."""
+    from leaderboard.seed import seed_demo
+
+    return pg_url, seed_demo(pg_url)
+
+
 @pytest.fixture
 def seeded(demo_store, monkeypatch) -> tuple[str, dict[str, int]]:
     """The demo store as this test's SKIPBENCH_DATABASE_URL."""

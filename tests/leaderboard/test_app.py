@@ -316,3 +316,15 @@ def test_empty_migrated_store(tmp_path, monkeypatch):
     reset_settings_cache()
     at = app_test()
     assert any("No results yet" in i.value for i in at.info)
+
+
+def test_leaderboard_on_postgresql(pg_demo_store, monkeypatch):
+    from skipbench.settings import reset_settings_cache
+
+    url, runs = pg_demo_store
+    monkeypatch.setenv("SKIPBENCH_DATABASE_URL", url)
+    reset_settings_cache()
+    table = _board(app_test())
+    assert set(table["Run"]) == _expected_latest(url)
+    at = app_test("jobs_queue")
+    assert {m.label.lower(): int(m.value) for m in at.metric}["running"] == 1

@@ -37,10 +37,8 @@ def test_queries_on_sqlite(demo_store):
     _check(*demo_store)
 
 
-def test_queries_on_postgresql(pg_url):
-    from leaderboard.seed import seed_demo
-
-    _check(pg_url, seed_demo(pg_url))
+def test_queries_on_postgresql(pg_demo_store):
+    _check(*pg_demo_store)
 
 
 def test_missing_sqlite_store_is_not_created(tmp_path):
