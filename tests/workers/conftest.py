@@ -57,10 +57,14 @@ class WorkerProc:
         ).stdout
         return [int(p) for p in out.split()]
 
-    def kill9(self) -> None:
-        """The whole worker (parent and job child) dies at once, as on a machine crash."""
+    def kill9(self, group: bool = True) -> None:
+        """kill -9 the worker: its whole process group, or only the parent (the job child must
+        then die with it)."""
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
+            if group:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            else:
+                os.kill(self.popen.pid, signal.SIGKILL)
         self.popen.wait(timeout=30)
 
     def stop(self) -> None:
