@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     removed = remove_layers(copy.deepcopy(dense), removal_indices(total, n_remove))
     variants = {"dense": dense, f"remove{n_remove}": removed}
     result["ideal"] = {f"remove{n_remove}": total / (total - n_remove)}
-    if args.orthorank and "prefill" in sections:
+    if args.orthorank and sections & {"prefill", "cprefill"}:
         params = dict(kv.split("=", 1) for kv in args.orthorank.split(";"))
         ortho, details = orthorank_variant(dense, params)
         variants["orthorank"] = ortho
@@ -386,6 +386,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             result["ideal"]["orthorank_fast"] = result["ideal"].get("orthorank")
     if "prefill" in sections:
         result["prefill"] = section_prefill(variants, parse_shapes(args.prefill), device, args)
+    if "cprefill" in sections:  # both sides through torch.compile: fused elementwise work
+        import torch._dynamo
+
+        torch._dynamo.config.cache_size_limit = 64
+        compiled = {"dense": torch.compile(dense, dynamic=False)}
+        if "orthorank_fast" in variants:
+            compiled["orthorank_fast"] = torch.compile(variants["orthorank_fast"], dynamic=False)
+        rows = section_prefill(compiled, parse_shapes(args.prefill), device, args)
+        for row in rows:
+            row["section"], row["variant"] = "prefill_compiled", row.get("variant", "?") + "_compiled"
+        result["prefill_compiled"] = rows
+        result["ideal"]["orthorank_fast_compiled"] = result["ideal"].get("orthorank")
+    if sections & {"prefill", "cprefill"}:
         variants.pop("orthorank", None)
         variants.pop("orthorank_fast", None)
         tp._free(device)
@@ -429,8 +442,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def summary(result: dict[str, Any]) -> dict[str, Any]:
     """The target figures, compactly (the final JSON line)."""
     out: dict[str, Any] = {"device": result.get("provenance", {}).get("device_name")}
-    for row in result.get("prefill", []):
-        if row.get("variant", "dense") != "dense" and "speedup" in row:
+    for row in result.get("prefill", []) + result.get("prefill_compiled", []):
+        if not row.get("variant", "dense").startswith("dense") and "speedup" in row:
             ideal = result["ideal"].get(row["variant"])
             key = f"prefill_{row['batch']}x{row['seq_len']}_{row['variant']}"
             out[key] = {
@@ -462,7 +475,7 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
 def print_table(result: dict[str, Any]) -> None:
     print()
     print(f"{'what':<44} {'median ms':>10} {'p90 ms':>9} {'tok/s':>12} {'speedup':>8} {'ideal':>7}")
-    for row in result.get("prefill", []):
+    for row in result.get("prefill", []) + result.get("prefill_compiled", []):
         if "error" in row:
             print(f"prefill {row['batch']}x{row['seq_len']}: {row['error']}")
             continue
