@@ -333,6 +333,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument(
         "--orthorank-fast", action="store_true", help="also time methods.orthorank_fast"
     )
+    ap.add_argument(
+        "--orthorank-fused", action="store_true", help="also time orthorank_fast with fused=True"
+    )
     ap.add_argument("--compiled-decode", default="", help="BxPxN list also run in 'compiled' mode")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
@@ -384,6 +387,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             orthorank_fast.install(fast)
             variants["orthorank_fast"] = fast
             result["ideal"]["orthorank_fast"] = result["ideal"].get("orthorank")
+            if args.orthorank_fused:
+                fused = copy.deepcopy(ortho)
+                orthorank_fast.install(fused, fused=True)
+                variants["orthorank_fused"] = fused
+                result["ideal"]["orthorank_fused"] = result["ideal"].get("orthorank")
     if "prefill" in sections:
         result["prefill"] = section_prefill(variants, parse_shapes(args.prefill), device, args)
     if "cprefill" in sections:  # both sides through torch.compile: fused elementwise work
@@ -395,12 +403,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             compiled["orthorank_fast"] = torch.compile(variants["orthorank_fast"], dynamic=False)
         rows = section_prefill(compiled, parse_shapes(args.prefill), device, args)
         for row in rows:
-            row["section"], row["variant"] = "prefill_compiled", row.get("variant", "?") + "_compiled"
+            row["section"], row["variant"] = (
+                "prefill_compiled",
+                row.get("variant", "?") + "_compiled",
+            )
         result["prefill_compiled"] = rows
         result["ideal"]["orthorank_fast_compiled"] = result["ideal"].get("orthorank")
     if sections & {"prefill", "cprefill"}:
         variants.pop("orthorank", None)
         variants.pop("orthorank_fast", None)
+        variants.pop("orthorank_fused", None)
         tp._free(device)
     if "decode" in sections:
         weight_bytes = sum(p.numel() * p.element_size() for p in dense.parameters())

@@ -104,6 +104,57 @@ def flex_attend(
     return out[:, :, :q_len]
 
 
+def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """The reference's rotate-half RoPE, written once so it can be compiled into one kernel."""
+    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+
+def add_rmsnorm(residual: torch.Tensor, update: torch.Tensor, weight: torch.Tensor, eps: float):
+    """(h, norm(h)) with h = residual + update; Llama-style RMSNorm (float32 inside)."""
+    h = residual + update
+    x = h.float()
+    x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+    return h, weight * x.to(h.dtype)
+
+
+def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.silu(gate) * up
+
+
+def _fused(name: str, fn: Any, device: torch.device) -> Any:
+    """``fn`` compiled on CUDA (one fused kernel instead of several passes), plain elsewhere."""
+    if device.type != "cuda":
+        return fn
+    if name not in _compiled:
+        _compiled[name] = torch.compile(fn, dynamic=False)
+    return _compiled[name]
+
+
+def _fusable_tail(layer: Any) -> bool:
+    """Llama-style pre-norm layer with a SiLU-gated MLP (Llama, Mistral, Qwen2, Qwen3)."""
+    mlp, norm = getattr(layer, "mlp", None), getattr(layer, "post_attention_layernorm", None)
+    return (
+        not hasattr(layer, "pre_feedforward_layernorm")
+        and all(hasattr(mlp, n) for n in ("gate_proj", "up_proj", "down_proj"))
+        and type(getattr(mlp, "act_fn", None)).__name__ in ("SiLU", "SiLUActivation")
+        and hasattr(norm, "variance_epsilon")
+        and type(norm).__name__.endswith("RMSNorm")
+    )
+
+
+def fused_tail(layer: Any, residual: torch.Tensor, attn_out: torch.Tensor) -> torch.Tensor:
+    """``_layer_tail`` with the elementwise work in fused kernels (GEMMs unchanged)."""
+    dev = residual.device
+    norm, mlp = layer.post_attention_layernorm, layer.mlp
+    h, x = _fused("add_rmsnorm", add_rmsnorm, dev)(
+        residual, attn_out, norm.weight, norm.variance_epsilon
+    )
+    act = _fused("silu_mul", silu_mul, dev)(mlp.gate_proj(x), mlp.up_proj(x))
+    return h + mlp.down_proj(act)
+
+
 def _fast_ok(layer: Any, settings: Any, hidden_states: Any, mask: Any, cache: Any) -> bool:
     attn = layer.self_attn
     return (
@@ -123,9 +174,15 @@ def fast_forward(
     attention_mask: Any = None,
     position_embeddings: Any = None,
     past_key_values: Any = None,
+    fused: bool = False,
     **kwargs: Any,
 ) -> torch.Tensor:
-    """``selective_forward`` with FlexAttention on the prefill fast path (see module docstring)."""
+    """``selective_forward`` with FlexAttention on the prefill fast path (see module docstring).
+
+    ``fused=True`` also runs RoPE, residual + RMSNorm and SiLU x up as compiled fused kernels
+    (same formulas; on CUDA the roundings between the fused steps differ, as with any kernel).
+    Token selection stays the reference's own code, so the same tokens are chosen.
+    """
     if position_embeddings is None or not _fast_ok(
         layer, settings, hidden_states, attention_mask, past_key_values
     ):
@@ -154,15 +211,17 @@ def fast_forward(
     if getattr(attn, "q_norm", None) is not None:
         q = attn.q_norm(q)
         k = attn.k_norm(k)
-    q = _rope(q, _take_rows(cos, idx, bsz), _take_rows(sin, idx, bsz))
-    k = _rope(k, cos, sin)
+    rot = _fused("rope", rope, q.device) if fused else _rope
+    q = rot(q, _take_rows(cos, idx, bsz), _take_rows(sin, idx, bsz))
+    k = rot(k, cos, sin)
     out = flex_attend(attn, q, k, v, idx)  # without a cache, a query's key limit is its own index
     out = attn.o_proj(out.transpose(1, 2).reshape(bsz, n_sel, -1))
-    new = _layer_tail(layer, h_sel, out)
+    tail = fused_tail if fused and _fusable_tail(layer) else _layer_tail
+    new = tail(layer, h_sel, out)
     return hidden_states.scatter(1, gather_idx, new.to(hidden_states.dtype))
 
 
-def install(model: Any) -> list[int]:
+def install(model: Any, fused: bool = False) -> list[int]:
     """Use ``fast_forward`` in every selective layer of ``model``; returns their indices."""
     done = []
     for i, layer in enumerate(decoder_layers(model)):
@@ -175,7 +234,7 @@ def install(model: Any) -> list[int]:
         ) -> Any:
             if args:
                 raise TypeError("orthorank: decoder layers take their arguments by keyword")
-            return fast_forward(_layer, _s, hidden_states, **kwargs)
+            return fast_forward(_layer, _s, hidden_states, fused=fused, **kwargs)
 
         layer.forward = forward
         done.append(i)

@@ -113,3 +113,17 @@ def test_compiled_flex_matches_reference_on_gpu():
         la = ref(input_ids=ids, use_cache=False).logits.float()
         lb = fast(input_ids=ids, use_cache=False).logits.float()
     assert rel(lb, la) < 2e-2
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen2", "gemma3_text"])
+def test_fused_tail_and_rope_equal_reference(model_type):
+    """fused=True (uncompiled on CPU) computes the same formulas; Gemma 3 keeps its own tail."""
+    ref, _ = selective_pair(model_type)
+    fused = copy.deepcopy(ref)
+    of.install(fused, fused=True)
+    ids = torch.randint(3, 96, (2, 40), generator=torch.Generator().manual_seed(7))
+    with torch.inference_mode():
+        a = ref(input_ids=ids, use_cache=False).logits
+        b = fused(input_ids=ids, use_cache=False).logits
+    assert rel(b, a) < 1e-5
+    assert of._fusable_tail(ref.model.layers[1]) is (model_type != "gemma3_text")
