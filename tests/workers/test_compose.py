@@ -1,0 +1,76 @@
+"""docker-compose.yml: accepted by `docker compose config`, and shaped as docs/deploy.md says."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _compose_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(
+        ["docker", "compose", "version"], capture_output=True, text=True, timeout=30
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.timeout(60)
+def test_docker_compose_config_accepts_the_file(tmp_path):
+    if not _compose_available():
+        pytest.skip("`docker compose` (the Compose v2 plugin) is not installed here")
+    out = subprocess.run(
+        [
+            "docker",
+            "compose",
+            "--env-file",
+            str(REPO / ".env.example"),
+            "-f",
+            str(REPO / "docker-compose.yml"),
+            "config",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_compose_services_follow_the_deployment_plan():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"redis", "postgres", "migrate", "leaderboard", "flower"} <= set(services)
+    assert services["migrate"]["command"] == ["skipbench", "db", "upgrade"]
+    assert services["migrate"]["restart"] == "no"
+    assert services["leaderboard"]["command"][:4] == ["skipbench", "leaderboard", "--port", "8501"]
+    workers = {name: s for name, s in services.items() if name.startswith("worker-gpu")}
+    assert len(workers) >= 2
+    reserved = []
+    for name, svc in workers.items():
+        assert svc["command"][:2] == ["skipbench", "worker"]
+        assert svc["environment"]["CUDA_VISIBLE_DEVICES"] == "0"  # the one GPU the container sees
+        assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        (device,) = svc["deploy"]["resources"]["reservations"]["devices"]
+        assert device["capabilities"] == ["gpu"] and len(device["device_ids"]) == 1
+        reserved.append(device["device_ids"][0])
+        assert "SKIPBENCH_DATABASE_URL" in svc["environment"]
+    assert len(set(reserved)) == len(reserved), "two workers reserve the same GPU"
+
+
+def test_env_example_names_settings_that_exist():
+    from skipbench.settings import Settings
+
+    fields = set(Settings.model_fields)
+    for line in (REPO / ".env.example").read_text().splitlines():
+        line = line.lstrip("# ").strip()
+        if line.startswith("SKIPBENCH_") and "=" in line:
+            name = line.split("=", 1)[0].removeprefix("SKIPBENCH_").lower()
+            assert name in fields, f".env.example names unknown setting {line.split('=')[0]}"
