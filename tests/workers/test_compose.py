@@ -54,7 +54,7 @@ def test_compose_services_follow_the_deployment_plan():
     workers = {name: s for name, s in services.items() if name.startswith("worker-gpu")}
     assert len(workers) >= 2
     reserved = []
-    for name, svc in workers.items():
+    for svc in workers.values():
         assert svc["command"][:2] == ["skipbench", "worker"]
         assert svc["environment"]["CUDA_VISIBLE_DEVICES"] == "0"  # the one GPU the container sees
         assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
