@@ -36,20 +36,25 @@ def layer_states(
     return states
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _is_number_list(value: Any) -> bool:
+    """A list of numbers, gaps (None) allowed: e.g. a change curve that starts at layer 1."""
     return (
         isinstance(value, list)
-        and len(value) >= 2
-        and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
+        and sum(_is_number(v) for v in value) >= 2
+        and all(v is None or _is_number(v) for v in value)
     )
 
 
-def numeric_series(payload: Any, prefix: str = "", depth: int = 0) -> dict[str, list[float]]:
+def numeric_series(payload: Any, prefix: str = "", depth: int = 0) -> dict[str, list[float | None]]:
     """Every list of numbers in a JSON payload (nested dicts walked, layer-index lists skipped),
     named by its path: the per-layer curves of a diagnostic such as ``sink``."""
-    found: dict[str, list[float]] = {}
+    found: dict[str, list[float | None]] = {}
     if _is_number_list(payload):
-        found[prefix or "value"] = [float(v) for v in payload]
+        found[prefix or "value"] = [None if v is None else float(v) for v in payload]
     elif isinstance(payload, dict) and depth < 3:
         for key, value in payload.items():
             if str(key).lower() in _INDEX_KEYS:

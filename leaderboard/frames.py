@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from leaderboard.columns import SPEEDUP, MetricColumn, ordered, suite_family
@@ -43,9 +44,14 @@ def sparsity_key(value: Any) -> float:
     return round(float(value), 6)
 
 
-def latest_per_key(runs: pd.DataFrame) -> pd.DataFrame:
-    """The newest succeeded run of each (model, method, sparsity); ids grow with creation."""
+def latest_per_key(runs: pd.DataFrame, with_results: Iterable[int] | None = None) -> pd.DataFrame:
+    """The newest succeeded run of each (model, method, sparsity); ids grow with creation.
+
+    With ``with_results``, only those runs count (a diagnostics-only run such as
+    ``analyze sink`` stores no results and must not hide the model's dense row)."""
     ok = runs[runs["status"] == "succeeded"].copy()
+    if with_results is not None:
+        ok = ok[ok["id"].isin(set(with_results))]
     if ok.empty:
         return ok
     ok["_key"] = [
@@ -56,19 +62,20 @@ def latest_per_key(runs: pd.DataFrame) -> pd.DataFrame:
     return latest.drop(columns="_key").sort_values("id").reset_index(drop=True)
 
 
-def dense_reference(runs: pd.DataFrame, model_id: str, device: Any) -> int | None:
-    """The run a model's numbers are compared with: its newest succeeded dense run,
-    on the same device when there is one."""
+def dense_candidates(
+    runs: pd.DataFrame, model_id: str, device: Any, same_device_only: bool = False
+) -> list[int]:
+    """A model's succeeded dense runs in the order they serve as its baseline: same device
+    first, newest first (a metric's baseline is the first of these that has the metric)."""
     dense = runs[
         (runs["status"] == "succeeded")
         & (runs["method_name"] == "dense")
         & (runs["model_id"] == model_id)
     ]
-    if dense.empty:
-        return None
-    same = dense[dense["device"] == device]
-    pick = same if not same.empty else dense
-    return int(pick["id"].max())
+    same = dense["device"].fillna("") == (device or "")
+    first = sorted(dense.loc[same, "id"], reverse=True)
+    rest = [] if same_device_only else sorted(dense.loc[~same, "id"], reverse=True)
+    return [int(i) for i in [*first, *rest]]
 
 
 def with_speedup(results: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
@@ -84,10 +91,9 @@ def with_speedup(results: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         if r.run_id not in by_run.index:
             continue
         run = by_run.loc[r.run_id]
-        same_device = runs[runs["device"].fillna("") == (run["device"] or "")]
-        ref = dense_reference(same_device, run["model_id"], run["device"])
-        base = lookup.get((ref, r.suite, r.task)) if ref is not None else None
-        if base is None or not base:
+        refs = dense_candidates(runs, run["model_id"], run["device"], same_device_only=True)
+        base = next((lookup[k] for k in ((i, r.suite, r.task) for i in refs) if k in lookup), None)
+        if not base:
             continue
         extra.append(
             {
@@ -180,19 +186,21 @@ def relative_to_dense(
     columns: Sequence[MetricColumn],
     percent: bool = False,
 ) -> pd.DataFrame:
-    """Each metric as its change from the same model's dense run (blank without one):
+    """Each metric as its change from the same model's dense run (the newest one that has the
+    metric, on the same device when there is one; blank without one):
     ``value - dense`` (fractions such as accuracy in percentage points, i.e. x100) or, with
     ``percent``, ``100 * (value - dense) / dense``."""
     out = table.copy()
     if table.empty:
         return out
     labels = [c.label for c in columns]
-    refs = [
-        dense_reference(runs, model, device)
-        for model, device in zip(table["Model"], table["Device"])
-    ]
     matrix = value_matrix(results, columns)
-    base = matrix.reindex([r if r is not None else -1 for r in refs])[labels].to_numpy()
+    base = np.full((len(table), len(labels)), np.nan)
+    for row, (model, device) in enumerate(zip(table["Model"], table["Device"])):
+        refs = [i for i in dense_candidates(runs, model, device) if i in matrix.index]
+        for j, label in enumerate(labels):
+            values_j = (matrix.at[i, label] for i in refs)
+            base[row, j] = next((v for v in values_j if not pd.isna(v)), np.nan)
     values = table[labels].to_numpy(dtype=float)
     delta = values - base
     points = [100.0 if c.is_fraction else 1.0 for c in columns]

@@ -213,14 +213,14 @@ class _Seeder:
 
 
 def sink_payload(layers: int) -> dict[str, Any]:
+    """Shaped like ``skipbench analyze sink``'s artifact (made-up curves)."""
     return {
-        "task": "wikitext2",
-        "layers": list(range(layers)),
-        "mean_cos_to_sink": [
-            round(0.12 + 0.55 * (i / (layers - 1)) ** 0.7, 4) for i in range(layers)
-        ],
-        "sink_change": [round(0.9 * math.exp(-i / 4) + 0.02, 4) for i in range(layers)],
-    }
+        "analysis": "sink", "model": SMOL.model_id, "task": "wikitext2", "windows": 4,
+        "tokens_per_window": 512, "layers": list(range(layers)),
+        "mean_cos": [round(0.12 + 0.55 * (i / (layers - 1)) ** 0.7, 4) for i in range(layers)],
+        "sink_change": [None] + [round(0.9 * math.exp(-i / 4) + 0.02, 4) for i in range(1, layers)],
+        "summary": {"mean_cos_early": 0.2, "mean_cos_late": 0.6},
+    }  # fmt: skip
 
 
 def sample_payload() -> dict[str, Any]:
@@ -261,7 +261,9 @@ def seed_demo(url: str) -> dict[str, int]:
     failed = s.run(GEMMA, "sleb", 0.3, status="failed", name="gemma/sleb/0.3/failed",
                    error="torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB")  # fmt: skip
     running = s.run(SMOL, "orthorank", 0.3, status="running", name="smol/orthorank/0.3/running")
-    s.store.add_artifact(dense, "analysis", "sink", sink_payload(SMOL.layers))
+    sink = s.run(SMOL, "dense", 0.0, suites=(), name="smol/analysis/sink")  # like `analyze sink`
+    s.store.update_run(sink, suites={"analysis": {"analysis": "sink"}})
+    s.store.add_suite_results(sink, "analysis", [], {"sink": sink_payload(SMOL.layers)})
     s.store.add_artifact(dense, "zeroshot", "samples", sample_payload())
     _seed_jobs(url, s, failed, running, dense)
     return dict(s.runs)

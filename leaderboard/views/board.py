@@ -82,7 +82,7 @@ def render() -> None:
         == "percent"
     )
 
-    shown_runs = runs if all_runs else frames.latest_per_key(runs)
+    shown_runs = runs if all_runs else frames.latest_per_key(runs, results["run_id"])
     columns = frames.metric_columns(results)
     if not all_metrics:
         columns = compact(columns)

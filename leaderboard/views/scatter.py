@@ -110,7 +110,7 @@ def render() -> None:
     x = speed[[c.label for c in speed].index(x_label)]
 
     pool = runs[(runs["model_id"] == model) & (runs["status"] == "succeeded")]
-    pool = pool if all_runs else frames.latest_per_key(pool)
+    pool = pool if all_runs else frames.latest_per_key(pool, results["run_id"])
     table = frames.wide_table(pool, results, [x, y])
     points = table.rename(columns={x.label: "x", y.label: "y"})
     missing = points[points[["x", "y"]].isna().any(axis=1)]

@@ -22,8 +22,11 @@ def _store(url):
 
 
 def _expected_latest(url) -> set[int]:
+    """Newest succeeded run per key among runs that stored results (plain loop over the store)."""
     latest: dict[tuple, int] = {}
     for run in _store(url).runs(status="succeeded"):
+        if not _store(url).results([run.id]):
+            continue
         key = (run.model_id, run.method_name, round(run.sparsity or 0.0, 6))
         latest[key] = max(latest.get(key, 0), run.id)
     return set(latest.values())
@@ -244,15 +247,25 @@ def test_run_detail_layer_strip_results_and_provenance(seeded):
 
 def test_run_detail_sink_curves_samples_and_failure(seeded):
     _, runs = seeded
-    at = app_test("run_detail", {"run": str(runs["smollm2-135m-instruct/dense/0.0"])})
+    at = app_test("run_detail", {"run": str(runs["smol/analysis/sink"])})
     assert "Diagnostics" in [s.value for s in at.subheader]
     charts = at.get("vega_lite_chart")
     assert len(charts) == 3  # layer strip + the sink artifact's two per-layer curves
-    assert any("mean_cos_to_sink" in c.proto.spec for c in charts)
+    assert any('"title": "mean_cos"' in c.proto.spec for c in charts)
+    assert any('"title": "sink_change"' in c.proto.spec for c in charts)  # starts with a gap (None)
+    assert any("No results stored" in i.value for i in at.info)
+    at = app_test("run_detail", {"run": str(runs["smollm2-135m-instruct/dense/0.0"])})
     assert "zeroshot/samples: piqa" in at.selectbox(key="rd_records").options
     assert len(_frame_with(at, "doc_id").value) == 6
     at = app_test("run_detail", {"run": str(runs["gemma/sleb/0.3/failed"])})
     assert any("CUDA out of memory" in e.value for e in at.error)
+
+
+def test_diagnostics_only_run_does_not_hide_the_dense_row(seeded):
+    _, runs = seeded
+    table = _board(app_test())
+    assert runs["smollm2-135m-instruct/dense/0.0"] in set(table["Run"])
+    assert runs["smol/analysis/sink"] not in set(table["Run"])
 
 
 def test_compare_shows_differences(seeded):

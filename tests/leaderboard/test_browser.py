@@ -41,7 +41,7 @@ PAGES = {
         True,
         1300,
     ),
-    "run?run={dense}": (["Diagnostics", "mean_cos_to_sink", "Per-sample records"], True, 2300),
+    "run?run={sink}": (["Diagnostics", "mean_cos", "sink_change", "analysis/sink"], True, 1500),
     "compare?runs={dense},{shortgpt},{sleb}": (["Compare runs", "differs", "Δ #"], False, 1500),
     "queue": (["Queue", "zeroshot: 45%", "CUDA out of memory"], False, 1150),
 }
@@ -146,6 +146,7 @@ def test_every_page_in_chromium(server, browser):
         "dense": runs["smollm2-135m-instruct/dense/0.0"],
         "shortgpt": runs["smollm2-135m-instruct/shortgpt/0.2"],
         "sleb": runs["smollm2-135m-instruct/sleb/0.2"],
+        "sink": runs["smol/analysis/sink"],
     }
     SHOTS.mkdir(parents=True, exist_ok=True)
     names = [

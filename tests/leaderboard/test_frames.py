@@ -191,3 +191,24 @@ def test_generic_artifact_readers():
     assert numeric_series(payload) == {"cos": [0.1, 0.2, 0.3], "nested.delta": [1.0, 2.0]}
     recs = record_tables({"piqa": [{"doc_id": 0, "ll": [-1.0, -2.0]}], "n": 3})
     assert recs == {"piqa": [{"doc_id": 0, "ll": "[-1.0, -2.0]"}]}
+
+
+def test_baseline_is_newest_dense_run_that_has_the_metric():
+    runs = pd.concat([RUNS, _runs((7, "succeeded", "m", "dense", 0.0, "gpu"))], ignore_index=True)
+    results = pd.concat(
+        [RESULTS, _res((7, "zeroshot", "average", "average", 0.70, True, "fraction"))],
+        ignore_index=True,
+    )
+    cols = frames.metric_columns(results)
+    assert list(frames.latest_per_key(runs, results["run_id"])["id"]) == [3, 5, 6, 7]
+    table = frames.wide_table(runs[runs["id"] == 3], results, cols)
+    rel = frames.relative_to_dense(table, runs, results, cols).set_index("Run")
+    ppl = next(c.label for c in cols if c.metric == "perplexity")
+    avg = next(c.label for c in cols if c.metric == "average")
+    assert rel.loc[3, ppl] == 2.0  # run 7 has no perplexity: run 1 is the baseline for it
+    assert math.isclose(rel.loc[3, avg], -15.0)  # run 7 is the newest dense run with the average
+    speed = frames.with_speedup(results, runs)
+    assert speed[speed["metric"] == "speedup"].set_index("run_id")["value"].to_dict() == {
+        1: 1.0,
+        3: 1.25,
+    }

@@ -26,10 +26,12 @@ def _check(url: str, runs: dict[str, int]) -> None:
         (r.task, r.metric, r.value) for r in stored
     ]
     dense = runs["smollm2-135m-instruct/dense/0.0"]
-    assert {(a["suite"], a["name"]) for a in queries.artifacts(engine, dense)} == {
-        ("analysis", "sink"),
-        ("zeroshot", "samples"),
-    }
+    assert [(a["suite"], a["name"]) for a in queries.artifacts(engine, dense)] == [
+        ("zeroshot", "samples")
+    ]
+    sink = queries.artifacts(engine, runs["smol/analysis/sink"])
+    assert [(a["suite"], a["name"]) for a in sink] == [("analysis", "sink")]
+    assert sink[0]["payload"]["sink_change"][0] is None
     assert len(queries.jobs(engine)) == 6
 
 
