@@ -147,6 +147,66 @@ def section_prefill(models: dict[str, Any], shapes, device, args) -> list[dict[s
     return rows
 
 
+def graphed(fn: Any) -> Any:
+    """Capture ``fn`` (static inputs) in a CUDA graph after side-stream warm-up; returns replay."""
+    import torch
+
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+def section_prefill_graph(models: dict[str, Any], shapes, device, args) -> list[dict[str, Any]]:
+    """Prefill replayed from CUDA graphs, every variant alike: launch overhead out of the picture."""
+    import torch
+
+    rows = []
+    vocab = text_config(models["dense"]).vocab_size
+    for b, t in shapes:
+        ids = tp.random_ids(b, t, vocab, 0, device)
+        fns = {}
+        with torch.inference_mode():
+            for name, m in models.items():
+                try:
+                    fns[name] = graphed(lambda m=m, ids=ids: tp.prefill_forward(m, ids))
+                except Exception as exc:  # noqa: BLE001 - a variant that cannot be captured is reported
+                    rows.append(
+                        {
+                            "variant": name + "_graph",
+                            "batch": b,
+                            "seq_len": t,
+                            "error": f"{type(exc).__name__}: {exc}",
+                        }
+                    )
+                    log(f"graph capture of {name} failed: {exc}")
+            stats = alternate(fns, device, args.warmup, args.repeats * 4, args.rounds)
+        dense_ms = stats["dense"].median_ms
+        for name, st in stats.items():
+            rows.append(
+                {
+                    "section": "prefill_graph",
+                    "variant": name + "_graph",
+                    "batch": b,
+                    "seq_len": t,
+                    **st.to_dict(),
+                    "tokens_per_s": b * t / (st.median_ms / 1e3),
+                    "speedup": dense_ms / st.median_ms,
+                }
+            )
+        log(
+            f"graphed prefill {b}x{t}: "
+            + ", ".join(f"{k} {v.median_ms:.2f} ms" for k, v in stats.items())
+        )
+    return rows
+
+
 def section_decode(models: dict[str, Any], shapes, modes, device, args) -> list[dict[str, Any]]:
     rows = []
     for b, p, n in shapes:
@@ -372,7 +432,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     removed = remove_layers(copy.deepcopy(dense), removal_indices(total, n_remove))
     variants = {"dense": dense, f"remove{n_remove}": removed}
     result["ideal"] = {f"remove{n_remove}": total / (total - n_remove)}
-    if args.orthorank and sections & {"prefill", "cprefill"}:
+    if args.orthorank and sections & {"prefill", "cprefill", "gprefill"}:
         params = dict(kv.split("=", 1) for kv in args.orthorank.split(";"))
         ortho, details = orthorank_variant(dense, params)
         variants["orthorank"] = ortho
@@ -394,6 +454,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 result["ideal"]["orthorank_fused"] = result["ideal"].get("orthorank")
     if "prefill" in sections:
         result["prefill"] = section_prefill(variants, parse_shapes(args.prefill), device, args)
+    if "gprefill" in sections and device == "cuda":
+        result["prefill_graph"] = section_prefill_graph(
+            variants, parse_shapes(args.prefill), device, args
+        )
+        for name in list(result["ideal"]):
+            result["ideal"][name + "_graph"] = result["ideal"][name]
     if "cprefill" in sections:  # both sides through torch.compile: fused elementwise work
         import torch._dynamo
 
@@ -409,7 +475,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
         result["prefill_compiled"] = rows
         result["ideal"]["orthorank_fast_compiled"] = result["ideal"].get("orthorank")
-    if sections & {"prefill", "cprefill"}:
+    if sections & {"prefill", "cprefill", "gprefill"}:
         variants.pop("orthorank", None)
         variants.pop("orthorank_fast", None)
         variants.pop("orthorank_fused", None)
@@ -454,7 +520,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def summary(result: dict[str, Any]) -> dict[str, Any]:
     """The target figures, compactly (the final JSON line)."""
     out: dict[str, Any] = {"device": result.get("provenance", {}).get("device_name")}
-    for row in result.get("prefill", []) + result.get("prefill_compiled", []):
+    for row in (
+        result.get("prefill", [])
+        + result.get("prefill_graph", [])
+        + result.get("prefill_compiled", [])
+    ):
         if not row.get("variant", "dense").startswith("dense") and "speedup" in row:
             ideal = result["ideal"].get(row["variant"])
             key = f"prefill_{row['batch']}x{row['seq_len']}_{row['variant']}"
@@ -487,7 +557,11 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
 def print_table(result: dict[str, Any]) -> None:
     print()
     print(f"{'what':<44} {'median ms':>10} {'p90 ms':>9} {'tok/s':>12} {'speedup':>8} {'ideal':>7}")
-    for row in result.get("prefill", []) + result.get("prefill_compiled", []):
+    for row in (
+        result.get("prefill", [])
+        + result.get("prefill_graph", [])
+        + result.get("prefill_compiled", [])
+    ):
         if "error" in row:
             print(f"prefill {row['batch']}x{row['seq_len']}: {row['error']}")
             continue
