@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 
 SCORES = ("orthogonality", "random", "reverse")
-_SINK_KEY = 2.0  # above any |cos| (and above any random key in [0, 1))
-_PAD_KEY = 3.0  # above the sink: padding is picked last, and never counted as valid
+_SINK_KEY = 3.0e38  # above any real token's key: the sink is picked only when k = T
+_PAD_KEY = float("inf")  # above the sink: padding is picked last, and never counted as valid
 
 
 @dataclass
@@ -244,16 +244,18 @@ def _select(x: torch.Tensor, is_real: torch.Tensor | None, settings: Selective, 
 def _score(
     x: torch.Tensor, sink: torch.Tensor, settings: Selective, layer_idx: int
 ) -> torch.Tensor:
-    """``[B, T]`` float32 ranking keys (smallest are selected)."""
+    """``[B, T]`` float32 ranking keys (smallest are selected).
+
+    |cos(x_i, x_sink)| up to the factor 1 / |x_sink|, which is the same for every token of a
+    sequence and so leaves the order unchanged: one dot product and one norm per token.
+    """
     if settings.score == "random":
         gen = settings.generator(x.device, layer_idx)
         return torch.rand(x.shape[:2], generator=gen, device=x.device, dtype=torch.float32)
     x_sink = x.gather(1, sink[:, None, None].expand(-1, 1, x.shape[-1]))  # [B, 1, D]
-    dot = torch.bmm(x, x_sink.transpose(1, 2)).squeeze(-1).float()  # one dot product per token
-    norms = torch.linalg.vector_norm(x, dim=-1, dtype=torch.float32)
-    sink_norm = norms.gather(1, sink[:, None])
-    cos = (dot / (norms * sink_norm).clamp_min(1e-12)).abs()
-    return -cos if settings.score == "reverse" else cos
+    dot = torch.bmm(x, x_sink.transpose(1, 2)).squeeze(-1).float()
+    key = dot.abs_() / torch.linalg.vector_norm(x, dim=-1, dtype=torch.float32).clamp_min_(1e-30)
+    return key.neg_() if settings.score == "reverse" else key
 
 
 # ---------------------------------------------------------------------------------------------
