@@ -188,8 +188,12 @@ class Service:
         )
 
     def close(self) -> None:
+        import redis
+
         for worker in self.workers:
             worker.stop()
+        with contextlib.suppress(Exception):  # leave nothing behind in the shared Redis
+            redis.Redis.from_url(self.broker_url, socket_connect_timeout=2).delete(self.queue)
 
 
 def make_service(pg_url: str, tmp: Path, broker_base: str = REDIS_URL) -> Service:
