@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from db.engine import session_scope
 from db.models import Job, Run, utcnow
@@ -35,6 +36,10 @@ class Claim:
     reason: str  # claimed, resumed | succeeded, failed, cancelled, busy, missing, gave_up
     job: Job | None = None
     resume_run_id: int | None = None
+
+
+def _rows_updated(session: Session, statement: Any) -> int:
+    return cast(CursorResult, session.execute(statement)).rowcount
 
 
 def _is_stale(job: Job, stale_s: float, now: datetime | None = None) -> bool:
@@ -75,12 +80,13 @@ def create_or_get(
 def mark_enqueued(url: str, job_id: int, task_id: str) -> bool:
     """Record the broker message about to carry a queued job (False if no longer queued)."""
     with session_scope(url) as s:
-        res = s.execute(
+        updated = _rows_updated(
+            s,
             update(Job)
             .where(Job.id == job_id, Job.status == "queued")
-            .values(celery_task_id=task_id, enqueued_at=utcnow())
+            .values(celery_task_id=task_id, enqueued_at=utcnow()),
         )
-        return res.rowcount == 1
+        return updated == 1
 
 
 # -- reads -----------------------------------------------------------------------------------
@@ -192,12 +198,13 @@ def heartbeat(
         values["progress_suite"] = progress_suite[:64]
         values["progress_fraction"] = progress_fraction
     with session_scope(url) as s:
-        res = s.execute(
+        updated = _rows_updated(
+            s,
             update(Job)
             .where(Job.id == job_id, Job.status == "running", Job.celery_task_id == task_id)
-            .values(**values)
+            .values(**values),
         )
-        if res.rowcount == 1:
+        if updated == 1:
             return "ok"
         job = s.get(Job, job_id)
         if job is None:
@@ -225,12 +232,13 @@ def finish(
                 select(Run.id).where(Run.job_id == job_id).order_by(Run.id.desc()).limit(1)
             )
         values["run_id"] = run_id
-        res = s.execute(
+        updated = _rows_updated(
+            s,
             update(Job)
             .where(Job.id == job_id, Job.status == "running", Job.celery_task_id == task_id)
-            .values(**values)
+            .values(**values),
         )
-        return res.rowcount == 1
+        return updated == 1
 
 
 # -- user actions ----------------------------------------------------------------------------
