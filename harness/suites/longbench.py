@@ -64,6 +64,12 @@ class LongBenchConfig(SuiteConfig):
             raise InvalidInput(f"window={self.window} must be >= 64 tokens")
         if self.max_length is not None and self.max_length < 2:
             raise InvalidInput(f"max_length={self.max_length} must be >= 2")
+        known = [MAX_NEW_TOKENS[t] for t in (self.tasks or TASKS) if t in MAX_NEW_TOKENS]
+        longest = max(known, default=0)  # unknown task names are reported by the suite itself
+        if self.max_length is None and self.window - longest < 2:
+            raise InvalidInput(
+                f"window={self.window} leaves no prompt room for {longest} new tokens; raise window or set max_length"
+            )
         if self.dataset == "longbench-e":
             bad = [t for t in self.tasks if t not in E_TASKS]
             if bad:
@@ -96,6 +102,8 @@ class LongBenchSuite(Suite):
         window = min(config.window, model_context(lm.model) or config.window)
         use_chat = config.chat_template and bool(getattr(lm.tokenizer, "chat_template", None))
         gen = Generator(lm, window, config.max_length, use_chat)
+        # fails before any generation when the window leaves no room
+        allowed = {t: gen.allowed(t) for t in tasks}
         results: list[MetricValue] = []
         files: dict[str, str] = {}
         samples: dict[str, list[dict[str, Any]]] = {}
@@ -141,7 +149,7 @@ class LongBenchSuite(Suite):
             "task_prefix": prefix,
             "window": window,
             "max_length": config.max_length,
-            "allowed_length": {t: gen.allowed(t) for t in tasks},
+            "allowed_length": allowed,
             "max_new_tokens": {t: MAX_NEW_TOKENS[t] for t in tasks},
             "chat_template": use_chat,
             "chat_template_skipped_for": sorted(NO_CHAT_TASKS),
@@ -202,9 +210,14 @@ class Generator:
         self.pad = tok.pad_token_id if tok.pad_token_id is not None else (eos[0] if eos else 0)
 
     def allowed(self, task: str) -> int:
-        return (
-            self.max_length if self.max_length is not None else self.window - MAX_NEW_TOKENS[task]
-        )
+        gen = MAX_NEW_TOKENS[task]
+        allowed = self.max_length if self.max_length is not None else self.window - gen
+        if allowed < 2:
+            raise InvalidInput(
+                f"window={self.window} leaves no prompt room for {task}'s {gen} new tokens; "
+                "raise window (the model's context caps it) or set max_length"
+            )
+        return allowed
 
     def build_prompt(self, task: str, prompt: str) -> tuple[list[int], bool]:
         """Middle truncation, then the chat template (except few-shot and code tasks)."""
@@ -224,7 +237,8 @@ class Generator:
             return tok(text, add_special_tokens=False)["input_ids"], truncated
         return tok(prompt, add_special_tokens=True)["input_ids"], truncated
 
-    def generate(self, task: str, ids: list[int]) -> str:
+    def generate_ids(self, task: str, ids: list[int]) -> list[int]:
+        """Greedy continuation of ``ids`` (new tokens only), with the task's stopping rules."""
         import torch
         from transformers import GenerationConfig
 
@@ -233,15 +247,17 @@ class Generator:
             max_new_tokens=MAX_NEW_TOKENS[task], do_sample=False, num_beams=1,
             min_new_tokens=1 if task == "samsum" else 0, eos_token_id=eos, pad_token_id=self.pad,
         )  # fmt: skip
-        model = self.lm.model
         input_ids = torch.tensor([ids], device=self.lm.device)
         with torch.inference_mode():
-            out = model.generate(
+            out = self.lm.model.generate(
                 input_ids=input_ids,
                 attention_mask=torch.ones_like(input_ids),
                 generation_config=config,
             )
-        return self.lm.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
+        return out[0, len(ids) :].tolist()
+
+    def generate(self, task: str, ids: list[int]) -> str:
+        return self.lm.tokenizer.decode(self.generate_ids(task, ids), skip_special_tokens=True)
 
     def run(self, task: str, item: dict[str, Any]) -> dict[str, Any]:
         from harness.suites.longbench_metrics import score

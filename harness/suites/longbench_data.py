@@ -132,9 +132,10 @@ def resolve_dataset(choice: str) -> str:
     from skipbench.settings import get_settings
 
     settings = get_settings()
+    mini_present = (settings.data_dir / MINI_DIR).is_dir()
     if choice == "auto":
-        return "longbench-mini" if (settings.data_dir / MINI_DIR).is_dir() else "longbench"
-    if choice == "longbench-mini" and not (settings.data_dir / MINI_DIR).is_dir():
+        choice = "longbench-mini" if mini_present else "longbench"
+    if choice == "longbench-mini" and not mini_present:
         raise InvalidInput(
             f"{settings.data_dir / MINI_DIR} not found; set SKIPBENCH_SHARED_DIR or use dataset=longbench"
         )
