@@ -80,6 +80,9 @@ def main() -> None:
     ap.add_argument("--shapes", default="1x2048,32x2048")
     ap.add_argument("--keep-ratio", type=float, default=0.33)
     ap.add_argument("--out", default=None)
+    ap.add_argument(
+        "--profile", action="store_true", help="print the top CUDA kernels of each variant"
+    )
     ap.add_argument("--tiny", action="store_true", help="CPU smoke run on a shrunken config")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -109,6 +112,7 @@ def main() -> None:
                 "dense": lambda h=h, kw=kw: dense_fwd(layer, h, **kw),
                 "reference": lambda h=h, kw=kw: selective_forward(layer, settings, h, **kw),
                 "flex": lambda h=h, kw=kw: of.fast_forward(layer, settings, h, **kw),
+                "fused": lambda h=h, kw=kw: of.fast_forward(layer, settings, h, fused=True, **kw),
             }
             times = {k: measure(f, dev, 3, 20).median_ms for k, f in fns.items()}
             times = {
@@ -122,18 +126,20 @@ def main() -> None:
                 "position_embeddings": tuple(x.float() for x in kw["position_embeddings"]),
             }
             exact = selective_forward(layer32, settings, h.float(), **kw32)
-            outs = {k: fns[k]() for k in ("reference", "flex")}
+            outs = {k: fns[k]() for k in ("reference", "flex", "fused")}
             entry = {
                 "ms": times,
                 "flop_ratio": ratio,
                 "ideal_selective_ms": ideal,
-                "of_ideal": {k: ideal / times[k] for k in ("reference", "flex")},
+                "of_ideal": {k: ideal / times[k] for k in ("reference", "flex", "fused")},
                 "rel_err_vs_fp32": {k: rel(v, exact) for k, v in outs.items()},
-                "rel_err_flex_vs_reference": rel(outs["flex"], outs["reference"]),
+                "rel_err_vs_reference": {
+                    k: rel(outs[k], outs["reference"]) for k in ("flex", "fused")
+                },
             }
             report["shapes"][shape] = entry
             print(f"== {shape}: " + json.dumps(entry), flush=True)
-            if dev == "cuda":
+            if dev == "cuda" and args.profile:
                 for name, fn in fns.items():
                     table = top_kernels(fn)
                     report["shapes"][shape][f"profile_{name}"] = table

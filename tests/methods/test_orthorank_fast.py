@@ -127,3 +127,15 @@ def test_fused_tail_and_rope_equal_reference(model_type):
         b = fused(input_ids=ids, use_cache=False).logits
     assert rel(b, a) < 1e-5
     assert of._fusable_tail(ref.model.layers[1]) is (model_type != "gemma3_text")
+
+
+@cuda
+def test_compiled_fused_matches_reference_on_gpu():
+    ref, fused = selective_pair("llama", layers="1,2,3", keep=0.33)
+    of.install(fused, fused=True)
+    ref, fused = ref.to("cuda", torch.bfloat16), fused.to("cuda", torch.bfloat16)
+    ids = torch.randint(3, 96, (2, 300), device="cuda")
+    with torch.inference_mode():
+        a = ref(input_ids=ids, use_cache=False).logits.float()
+        b = fused(input_ids=ids, use_cache=False).logits.float()
+    assert rel(b, a) < 2e-2
