@@ -271,7 +271,8 @@ def _mask_info(attn: Any, mask: Any, cache: Any, bsz: int, q_len: int, device: A
     """
     layer_idx = attn.layer_idx
     if cache is not None:
-        q_off = cache.get_query_offset(layer_idx)
+        offset = getattr(cache, "get_query_offset", None)  # older transformers: the cache length
+        q_off = offset(layer_idx) if offset is not None else cache.get_seq_length(layer_idx)
         kv_len, kv_off = cache.get_mask_sizes(q_len, layer_idx)
     else:
         q_off, kv_len, kv_off = 0, q_len, 0
