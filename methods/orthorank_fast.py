@@ -159,6 +159,7 @@ def _fast_ok(layer: Any, settings: Any, hidden_states: Any, mask: Any, cache: An
     attn = layer.self_attn
     return (
         hidden_states.shape[1] > 1
+        and attn.head_dim >= 16  # FlexAttention's smallest head size
         and mask is None
         and cache is None
         and settings.unselected_kv

@@ -10,10 +10,11 @@ from methods.registry import get_method
 from tests.tiny import tiny_model
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+GPU_SIZES = dict(hidden_size=64, head_dim=16)  # FlexAttention needs head_dim >= 16
 
 
-def selective_pair(model_type: str, layers: str = "1,2", keep: float = 0.4):
-    model = tiny_model(model_type, 4)
+def selective_pair(model_type: str, layers: str = "1,2", keep: float = 0.4, **overrides):
+    model = tiny_model(model_type, 4, **overrides)
     model.config._attn_implementation = "sdpa"
     cls = get_method("orthorank")
     ref = (
@@ -100,12 +101,12 @@ def test_block_mask_covers_exactly_the_allowed_pairs(kv_len, q_len, block):
 
 @cuda
 def test_compiled_flex_matches_reference_on_gpu():
-    ref, fast = selective_pair("llama", layers="1,2,3", keep=0.33)
+    ref, fast = selective_pair("llama", layers="1,2,3", keep=0.33, **GPU_SIZES)
     ref, fast = ref.to("cuda", torch.bfloat16), fast.to("cuda", torch.bfloat16)
     ids = torch.randint(3, 96, (2, 300), device="cuda")
     with torch.inference_mode():
         layer = ref.model.layers[1]
-        h = torch.randn(2, 300, 32, device="cuda", dtype=torch.bfloat16)
+        h = torch.randn(2, 300, 64, device="cuda", dtype=torch.bfloat16)
         pos = ref.model.rotary_emb(h, torch.arange(300, device="cuda")[None])
         a = selective_forward(layer, layer.orthorank, h, position_embeddings=pos)
         b = of.fast_forward(layer, layer.orthorank, h, position_embeddings=pos)
@@ -131,7 +132,7 @@ def test_fused_tail_and_rope_equal_reference(model_type):
 
 @cuda
 def test_compiled_fused_matches_reference_on_gpu():
-    ref, fused = selective_pair("llama", layers="1,2,3", keep=0.33)
+    ref, fused = selective_pair("llama", layers="1,2,3", keep=0.33, **GPU_SIZES)
     of.install(fused, fused=True)
     ref, fused = ref.to("cuda", torch.bfloat16), fused.to("cuda", torch.bfloat16)
     ids = torch.randint(3, 96, (2, 300), device="cuda")
