@@ -282,6 +282,7 @@ def reset_for_retry(url: str, job_id: int, stale_s: float) -> Job:
             )
         job.status = "queued"
         job.error = None
+        job.started_at = None
         job.finished_at = None
         job.attempts = 0
         job.progress_suite = None
