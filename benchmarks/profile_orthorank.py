@@ -144,6 +144,10 @@ def main() -> None:
                     table = top_kernels(fn)
                     report["shapes"][shape][f"profile_{name}"] = table
                     print(f"--- {shape} {name}\n{table}", flush=True)
+    from harness import provenance
+
+    report["provenance"] = provenance.collect(dev)
+    report["model"], report["dtype"] = args.model, "bfloat16"
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1))
 

@@ -77,7 +77,9 @@ def position_block_mask(rows: torch.Tensor, kv_len: int, block: int = BLOCK) -> 
         full[:, None].to(torch.int32),
         full_idx[:, None].contiguous(),
     )
-    kwargs = dict(BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(q_pad, nkb * block))
+    kwargs: dict[str, Any] = dict(
+        BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(q_pad, nkb * block)
+    )
     try:
         mask = BlockMask.from_kv_blocks(*args, **kwargs, compute_q_blocks=False)
     except TypeError:  # older torch without compute_q_blocks

@@ -193,7 +193,7 @@ class StaticDecoder:
         ]
         if lengths and all(isinstance(n, torch.Tensor) for n in lengths):
             for n in lengths:
-                n.zero_()
+                n.zero_()  # type: ignore[union-attr]
         else:
             self.cache.reset()
 
@@ -365,7 +365,7 @@ class ThroughputSuite(Suite):
                 )
             records.append({"task": task, **rec})
             ctx.report(f"throughput/{task}", (i + 1) / len(jobs))
-        info = {
+        info: dict[str, Any] = {
             "grid": {k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()},
             "errors": errors,
         }
