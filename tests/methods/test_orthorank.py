@@ -387,6 +387,36 @@ def test_cuda_bf16_runs_and_tracks_float32():
     assert (got - ref).abs().mean() < 0.05
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_selective_forward_never_syncs_with_the_host():
+    from methods.orthorank_layer import Selective, selective_forward
+
+    model = tiny_model("llama", 2).cuda().to(torch.bfloat16)
+    layer = decoder_layers(model)[1]
+    h = torch.randn(3, 64, 32, device="cuda", dtype=torch.bfloat16)
+    pos = torch.arange(64, device="cuda")[None]
+    cos_sin = model.model.rotary_emb(h, pos)
+    allowed = (
+        torch.ones(64, 64, device="cuda", dtype=torch.bool).tril()[None, None].repeat(3, 1, 1, 1)
+    )
+    allowed[1, :, :, :9] = False  # left padding in row 1
+    with torch.no_grad():
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            for mask in (None, allowed):
+                out = selective_forward(
+                    layer,
+                    Selective(keep_ratio=0.33),
+                    h,
+                    attention_mask=mask,
+                    position_embeddings=cos_sin,
+                )
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+    assert out.shape == h.shape and torch.isfinite(out[0]).all()
+
+
 TEXT = (
     "The river rises in the hills north of the town and runs south through farmland before it "
     "reaches the sea. In the nineteenth century a canal was cut beside it so that barges could "
