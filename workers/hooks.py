@@ -4,7 +4,9 @@ periodically (store and broker disagree after a broker restart or a dead worker)
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 
 from celery import signals
@@ -41,6 +43,12 @@ def _warm_parent(**_: object) -> None:
     available_methods()
     if torch.cuda.is_initialized():  # pragma: no cover - would break the forked children
         log.error("CUDA was initialised in the worker parent; jobs may fail in the children")
+    else:
+        log.info(
+            "worker parent %s warmed (torch %s); CUDA not initialised",
+            os.getpid(),
+            torch.__version__,
+        )
 
 
 @signals.worker_process_init.connect
@@ -73,8 +81,16 @@ def _reconcile_once() -> None:
         log.warning("reconcile: %s", report.summary())
 
 
+def _parent_cuda_state() -> str:
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return "torch not imported"
+    return "CUDA initialised" if torch.cuda.is_initialized() else "CUDA not initialised"
+
+
 @signals.worker_ready.connect
 def _reconcile_at_start(**_: object) -> None:
+    log.info("worker parent %s ready (%s)", os.getpid(), _parent_cuda_state())
     _reconcile_once()
     interval = get_settings().reconcile_interval_s
     if interval <= 0:

@@ -48,7 +48,8 @@ def describe_error(exc: BaseException) -> str:
         return f"invalid job: {first}"
     text = str(exc).lower()
     if "outofmemory" in name.lower() or "out of memory" in text or isinstance(exc, MemoryError):
-        return f"out of memory on GPU {worker_gpu()}: {first or name} (try a smaller batch size or a larger GPU)"
+        detail = first if len(first) <= 200 else first[:200] + "..."
+        return f"out of memory on GPU {worker_gpu()}: {detail or name} (try a smaller batch size or a larger GPU)"
     if name == "SoftTimeLimitExceeded":
         return "time limit: the job ran past its soft time limit and was stopped"
     tail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:])

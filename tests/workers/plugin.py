@@ -46,6 +46,28 @@ class OomMethod(Method):
 
 
 @dataclass(frozen=True)
+class AllocConfig(MethodConfig):
+    gib: float = 1.0
+
+
+@register_method
+class AllocMethod(Method):
+    """On a GPU, a large ``gib`` provokes a real out-of-memory error inside apply."""
+
+    name = "test_alloc"
+    description = "test only: allocates gib GiB on the model's device"
+    Config = AllocConfig
+
+    def apply(self, model: Any, ctx: ApplyContext) -> MethodOutcome:
+        import torch
+
+        assert isinstance(self.config, AllocConfig)
+        device = next(model.parameters()).device
+        block = torch.empty(int(self.config.gib * 2**30), dtype=torch.uint8, device=device)
+        return MethodOutcome(model=model, details={"allocated_bytes": block.numel()})
+
+
+@dataclass(frozen=True)
 class SleepyConfig(SuiteConfig):
     seconds: float = 1.0
     release: str = ""
