@@ -278,3 +278,23 @@ def test_suite_declares_its_metrics():
         assert spec.display_name and isinstance(spec.higher_is_better, bool)
     assert ZeroShotSuite.metric("perplexity").higher_is_better is False
     assert math.isclose(len(ZeroShotSuite.default_tasks), 7)
+
+
+@pytest.mark.skipif(
+    "orthorank" not in available_methods(), reason="methods/orthorank.py not present"
+)
+def test_orthorank_scores_would_change_with_padding_without_the_wrapper():
+    """The real token-selection method: right padding changes which tokens it keeps."""
+    from lm_eval.models.huggingface import HFLM
+
+    from harness.suites.lm_eval_tasks.lm import SkipBenchHFLM
+
+    lm = _tiny_with_method("orthorank")
+    requests = [(("", ""), list(range(5, 5 + n)), [40, 41]) for n in (3, 9, 17, 9, 30, 3, 25, 12)]
+
+    def scores(cls: type, batch: int) -> list[float]:
+        wrapped = cls(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=batch)
+        return [ll for ll, _ in wrapped._loglikelihood_tokens(requests, disable_tqdm=True)]
+
+    assert max(abs(a - b) for a, b in zip(scores(HFLM, 1), scores(HFLM, 8))) > 1e-3
+    assert scores(SkipBenchHFLM, 8) == pytest.approx(scores(SkipBenchHFLM, 1), rel=1e-6, abs=1e-6)
