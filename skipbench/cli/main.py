@@ -39,7 +39,10 @@ for optional in ("analyze_cmd", "service_cmd", "leaderboard_cmd"):
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # without standalone mode click returns a command's typer.Exit code instead of exiting
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except InvalidInput as exc:
         common.err(f"error: {exc}")
         sys.exit(2)
