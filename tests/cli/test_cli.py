@@ -113,3 +113,14 @@ def test_cli_startup_does_not_import_torch():
     code = "import sys; import skipbench.cli.main; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_typer_exit_codes_propagate():
+    code = (
+        "import sys, typer\n"
+        "from skipbench.cli.main import app, main\n"
+        "app.command('zz-exit')(lambda: (_ for _ in ()).throw(typer.Exit(3)))\n"
+        "sys.argv = ['skipbench', 'zz-exit']\n"
+        "main()\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 3
