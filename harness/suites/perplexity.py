@@ -62,7 +62,7 @@ class PerplexitySuite(Suite):
         files: dict[str, str] = {}
         info: dict[str, Any] = {}
         device = lm.device
-        window = getattr(lm.model.config, "max_position_embeddings", None)
+        window = getattr(getattr(lm.model, "config", None), "max_position_embeddings", None)
         if window is not None and config.seq_len > window:
             raise InvalidInput(
                 f"seq_len={config.seq_len} exceeds the model's context window of {window} tokens"
