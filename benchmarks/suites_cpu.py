@@ -64,6 +64,7 @@ def run_suite(args: argparse.Namespace, suite: str, params: dict[str, Any]) -> d
         "params": params,
         "seconds": round(seconds, 1),
         "method_apply_seconds": record["method"]["details"].get("apply_seconds"),
+        "method_details": record["method"]["details"],
         "load_avg_before": round(load_before, 2),
         "load_avg_after": round(os.getloadavg()[0], 2),
         "results": [
