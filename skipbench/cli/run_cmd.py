@@ -25,6 +25,9 @@ RevisionOpt = Annotated[str | None, typer.Option("--revision", help="hub revisio
 TrustOpt = Annotated[bool, typer.Option("--trust-remote-code", help="allow custom model code from the hub")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="seed for calibration sampling and everything random")]
 CalibOpt = Annotated[str, typer.Option("--calib-source", help="calibration data: auto, local, hub")]
+LogSamplesOpt = Annotated[
+    bool, typer.Option("--log-samples", help="store per-sample records with the run (zeroshot, longbench)")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -52,6 +55,7 @@ def run(
     trust_remote_code: TrustOpt = False,
     seed: SeedOpt = 0,
     calib_source: CalibOpt = "auto",
+    log_samples: LogSamplesOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run as one JSON document (last line)")] = False,
     resume: Annotated[
         int | None, typer.Option("--resume", help="continue a failed run at its first suite not yet stored")
@@ -79,7 +83,7 @@ def run(
         model=model, method=method, sparsity=sparsity, sets=set_, suites=suite, tasks=task,
         suite_sets=suite_set, limit=limit, seq_len=seq_len, batch_size=batch_size, device=device,
         dtype=dtype, revision=revision, trust_remote_code=trust_remote_code, seed=seed,
-        calib_source=calib_source,
+        calib_source=calib_source, log_samples=log_samples,
     )
     with progress_bars() as progress:
         record = execute(spec, store, progress)

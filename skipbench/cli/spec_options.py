@@ -8,7 +8,6 @@ from skipbench.config import parse_assignments
 from skipbench.errors import InvalidInput
 
 # options that apply to every suite whose config has a field of that name
-_SHARED_SUITE_OPTIONS = ("limit", "seq_len", "batch_size")
 
 
 def build_spec(
@@ -29,6 +28,7 @@ def build_spec(
     trust_remote_code: bool,
     seed: int,
     calib_source: str = "auto",
+    log_samples: bool = False,
 ):  # noqa: ANN201 -> RunSpec (imported lazily)
     from harness.models import ModelSpec
     from harness.runner import RunSpec, SuiteSpec
@@ -47,7 +47,12 @@ def build_spec(
             raise InvalidInput(f"unknown task {task!r} for suite(s) {', '.join(suite_names)}; allowed: {known}")
         for owner in owners:
             per_suite[owner].setdefault("tasks", []).append(task)
-    shared = {"limit": limit, "seq_len": seq_len, "batch_size": batch_size}
+    shared = {
+        "limit": limit,
+        "seq_len": seq_len,
+        "batch_size": batch_size,
+        "log_samples": True if log_samples else None,
+    }
     for name, cls in classes.items():
         fields = {f[0] for f in cls.Config.describe()}
         for key, value in shared.items():
