@@ -64,7 +64,9 @@ class Run(Base):
     device: Mapped[str | None] = mapped_column(String(128))
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
     data_files: Mapped[dict[str, Any]] = mapped_column(default=dict)  # path -> sha256
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), index=True
+    )
 
     results: Mapped[list[Result]] = relationship(back_populates="run", cascade="all, delete-orphan")
 

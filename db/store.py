@@ -84,7 +84,9 @@ class Store:
             run = s.get(Run, run_id, with_for_update=True)
             if run is None:
                 raise KeyError(f"no run {run_id}")
-            already = s.scalar(select(Result.id).where(Result.run_id == run_id, Result.suite == suite).limit(1))
+            already = s.scalar(
+                select(Result.id).where(Result.run_id == run_id, Result.suite == suite).limit(1)
+            )
             if already is not None:
                 raise SuiteAlreadyStored(f"run {run_id} already has results for suite {suite!r}")
             for item in rows:
@@ -127,12 +129,18 @@ class Store:
 
     def results(self, run_ids: Iterable[int]) -> list[Result]:
         with session_scope(self.url) as s:
-            q = select(Result).where(Result.run_id.in_(list(run_ids))).order_by(Result.run_id, Result.id)
+            q = (
+                select(Result)
+                .where(Result.run_id.in_(list(run_ids)))
+                .order_by(Result.run_id, Result.id)
+            )
             return list(s.scalars(q))
 
     def artifacts(self, run_id: int) -> list[Artifact]:
         with session_scope(self.url) as s:
-            return list(s.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id)))
+            return list(
+                s.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id))
+            )
 
 
 def run_to_dict(run: Run, results: Sequence[Result]) -> dict[str, Any]:
@@ -152,7 +160,11 @@ def run_to_dict(run: Run, results: Sequence[Result]) -> dict[str, Any]:
             "random_weights": run.random_weights,
             **(run.model_info or {}),
         },
-        "method": {"name": run.method_name, "config": run.method_config, "details": run.method_details},
+        "method": {
+            "name": run.method_name,
+            "config": run.method_config,
+            "details": run.method_details,
+        },
         "sparsity": run.sparsity,
         "suites": run.suites,
         "seed": run.seed,
@@ -171,5 +183,9 @@ def run_to_dict(run: Run, results: Sequence[Result]) -> dict[str, Any]:
             for r in results
             if r.run_id == run.id
         ],
-        "provenance": {**(run.provenance or {}), "device": run.device, "data_files": run.data_files},
+        "provenance": {
+            **(run.provenance or {}),
+            "device": run.device,
+            "data_files": run.data_files,
+        },
     }

@@ -9,7 +9,9 @@ from harness.tokens import sample_windows, tokenize_text
 from methods.base import CalibrationSpec
 
 
-def calibration_ids(spec: CalibrationSpec, tokenizer: Any, source: DataSource = "auto") -> tuple[Any, dict]:
+def calibration_ids(
+    spec: CalibrationSpec, tokenizer: Any, source: DataSource = "auto"
+) -> tuple[Any, dict]:
     """``([num_samples, seq_len] ids, record)``; the record goes into the run's method details."""
     data = calibration_text(spec.dataset, source)
     ids = tokenize_text(tokenizer, data.text)

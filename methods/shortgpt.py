@@ -42,7 +42,9 @@ def block_influence(x_in: Any, x_out: Any) -> tuple[float, int]:
     return float(cos.sum()), int(cos.numel())
 
 
-def compute_block_influence(model: Any, calibration: Any, ctx: ApplyContext | None = None) -> list[float]:
+def compute_block_influence(
+    model: Any, calibration: Any, ctx: ApplyContext | None = None
+) -> list[float]:
     """BI for every decoder layer of ``model`` over the calibration ids ``[N, T]``."""
     import torch
 
@@ -78,7 +80,9 @@ def compute_block_influence(model: Any, calibration: Any, ctx: ApplyContext | No
                 ids = calibration[start : start + batch].to(device)
                 model(input_ids=ids, use_cache=False)
                 if ctx:
-                    ctx.report("shortgpt: block influence", min(1.0, (start + batch) / len(calibration)))
+                    ctx.report(
+                        "shortgpt: block influence", min(1.0, (start + batch) / len(calibration))
+                    )
     finally:
         for h in handles:
             h.remove()
@@ -88,7 +92,9 @@ def compute_block_influence(model: Any, calibration: Any, ctx: ApplyContext | No
 @register_method
 class ShortGPT(Method):
     name = "shortgpt"
-    description = "Remove the layers with the lowest Block Influence (1 - mean cos(in, out)) in one shot."
+    description = (
+        "Remove the layers with the lowest Block Influence (1 - mean cos(in, out)) in one shot."
+    )
     Config = ShortGPTConfig
 
     def calibration_spec(self) -> CalibrationSpec:

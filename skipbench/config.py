@@ -30,7 +30,9 @@ class FrozenConfig:
         return cls(**{k: coerce(k, v, hints[k]) for k, v in params.items()})
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()
+        }
 
     @classmethod
     def describe(cls) -> list[tuple[str, str, Any]]:
@@ -65,7 +67,9 @@ def coerce(key: str, value: Any, tp: Any) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        is_none = value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null"))
+        is_none = value is None or (
+            isinstance(value, str) and value.strip().lower() in ("none", "null")
+        )
         if is_none and type(None) in args:
             return None
         for arg in (a for a in args if a is not type(None)):
@@ -79,7 +83,9 @@ def coerce(key: str, value: Any, tp: Any) -> Any:
             return value
         raise InvalidInput(f"{key}={value!r} is not allowed; allowed: {', '.join(map(str, args))}")
     if origin is tuple:
-        items = [s for s in value.split(",") if s.strip()] if isinstance(value, str) else list(value)
+        items = (
+            [s for s in value.split(",") if s.strip()] if isinstance(value, str) else list(value)
+        )
         return tuple(coerce(key, i.strip() if isinstance(i, str) else i, args[0]) for i in items)
     if tp is bool:
         if isinstance(value, bool):

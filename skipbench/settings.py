@@ -40,24 +40,30 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = 10.0
     heartbeat_stale_s: float = 120.0
     # service (workers/): queue, redelivery and reconciliation
-    queue: str = Field(default="default", description="Celery queue that submit uses and workers serve")
+    queue: str = Field(
+        default="default", description="Celery queue that submit uses and workers serve"
+    )
     visibility_timeout_s: int | None = Field(
         default=None, description="Redis visibility timeout; default: hard time limit + 30 min"
     )
     job_max_attempts: int = Field(
-        default=3, description="a job whose worker died this many times ends failed instead of requeued"
+        default=3,
+        description="a job whose worker died this many times ends failed instead of requeued",
     )
     reconcile_interval_s: float = Field(
-        default=60.0, description="how often each worker reconciles store and broker (0: only at start)"
+        default=60.0,
+        description="how often each worker reconciles store and broker (0: only at start)",
     )
     enqueue_grace_s: float = Field(
         default=30.0, description="reconcile leaves jobs enqueued less than this long ago alone"
     )
     worker_preload: bool = Field(
-        default=True, description="import torch/transformers in the worker parent (no CUDA init) so each job's fork starts fast"
+        default=True,
+        description="import torch/transformers in the worker parent (no CUDA init) so each job's fork starts fast",
     )
     plugins: str = Field(
-        default="", description="comma-separated modules imported by submit and workers (extra methods/suites)"
+        default="",
+        description="comma-separated modules imported by submit and workers (extra methods/suites)",
     )
     offline: bool = Field(
         default=False, description="never touch the Hugging Face hub; use shared_dir data only"

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get("SKIPBENCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "SKIPBENCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 _DEFAULT_MODELS = Path.home() / ".cache" / "skipbench" / "models"
 
 
@@ -21,7 +23,9 @@ def isolated_home(tmp_path, monkeypatch):
     from skipbench.settings import reset_settings_cache
 
     monkeypatch.setenv("SKIPBENCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SKIPBENCH_MODEL_CACHE", os.environ.get("SKIPBENCH_MODEL_CACHE", str(_DEFAULT_MODELS)))
+    monkeypatch.setenv(
+        "SKIPBENCH_MODEL_CACHE", os.environ.get("SKIPBENCH_MODEL_CACHE", str(_DEFAULT_MODELS))
+    )
     monkeypatch.delenv("SKIPBENCH_DATABASE_URL", raising=False)
     reset_settings_cache()
     yield tmp_path / "home"
@@ -62,7 +66,9 @@ def shared_data_dir() -> Path:
 
     data = Settings().data_dir
     if not data.is_dir():
-        pytest.skip(f"shared data not found at {data}; set SKIPBENCH_SHARED_DIR to the folder holding data/")
+        pytest.skip(
+            f"shared data not found at {data}; set SKIPBENCH_SHARED_DIR to the folder holding data/"
+        )
     return data
 
 

@@ -12,9 +12,16 @@ def tiny_config(model_type: str = "llama", num_layers: int = 4, **overrides: Any
     from transformers import Gemma3TextConfig, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config
 
     common = dict(
-        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=num_layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-        pad_token_id=0, bos_token_id=1, eos_token_id=2,
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=num_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
     )
     builders = {
         "llama": lambda: LlamaConfig(**common),
@@ -29,13 +36,17 @@ def tiny_config(model_type: str = "llama", num_layers: int = 4, **overrides: Any
     return config
 
 
-def tiny_model(model_type: str = "llama", num_layers: int = 4, seed: int = 0, **overrides: Any) -> Any:
+def tiny_model(
+    model_type: str = "llama", num_layers: int = 4, seed: int = 0, **overrides: Any
+) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
     config = tiny_config(model_type, num_layers, **overrides)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation="eager")
+    model = AutoModelForCausalLM.from_config(
+        config, dtype=torch.float32, attn_implementation="eager"
+    )
     return model.eval()
 
 
@@ -50,11 +61,17 @@ def tiny_tokenizer() -> Any:
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
     )
 
 
-def save_tiny_model_dir(path: Path, model_type: str = "llama", num_layers: int = 4, seed: int = 0) -> Path:
+def save_tiny_model_dir(
+    path: Path, model_type: str = "llama", num_layers: int = 4, seed: int = 0
+) -> Path:
     model = tiny_model(model_type, num_layers, seed)
     model.save_pretrained(str(path))
     tiny_tokenizer().save_pretrained(str(path))

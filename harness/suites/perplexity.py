@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.data import DataSource, eval_text
-from harness.suites.base import MetricSpec, MetricValue, Suite, SuiteConfig, SuiteContext, SuiteOutcome
+from harness.suites.base import (
+    MetricSpec,
+    MetricValue,
+    Suite,
+    SuiteConfig,
+    SuiteContext,
+    SuiteOutcome,
+)
 from harness.tokens import tokenize_text, windows
 from skipbench.errors import InvalidInput
 
@@ -48,7 +55,9 @@ class PerplexitySuite(Suite):
     tasks = ("wikitext2", "c4")
     default_tasks = ("wikitext2",)
     metrics = (
-        MetricSpec("perplexity", "Perplexity", higher_is_better=False, description="exp(mean window NLL)"),
+        MetricSpec(
+            "perplexity", "Perplexity", higher_is_better=False, description="exp(mean window NLL)"
+        ),
         MetricSpec("nll", "Mean NLL", higher_is_better=False, unit="nats/token"),
     )
     Config = PerplexityConfig
@@ -80,7 +89,9 @@ class PerplexitySuite(Suite):
                 for start in range(0, len(wins), config.batch_size):
                     batch = wins[start : start + config.batch_size].to(device)
                     nlls.append(window_nll(lm.model, batch).cpu())
-                    ctx.report(f"perplexity/{data.name}", min(1.0, (start + len(batch)) / len(wins)))
+                    ctx.report(
+                        f"perplexity/{data.name}", min(1.0, (start + len(batch)) / len(wins))
+                    )
             nll = torch.cat(nlls)
             mean_nll = float(nll.mean())
             n = len(wins)

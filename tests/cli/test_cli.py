@@ -10,18 +10,36 @@ import sys
 import pytest
 
 
-def skipbench(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def skipbench(
+    *args: str, env: dict | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "skipbench.cli.main", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, "COLUMNS": "250", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "250", **(env or {})},
     )
 
 
-TINY_RUN = ("--suite", "perplexity", "--task", "wikitext2", "--limit", "2", "--seq-len", "64", "--device", "cpu")
+TINY_RUN = (
+    "--suite",
+    "perplexity",
+    "--task",
+    "wikitext2",
+    "--limit",
+    "2",
+    "--seq-len",
+    "64",
+    "--device",
+    "cpu",
+)
 
 
 def test_run_dense_and_shortgpt_json_contract(tiny_model_dir, shared_data_dir):
-    dense = skipbench("run", "--model", str(tiny_model_dir), "--method", "dense", *TINY_RUN, "--json")
+    dense = skipbench(
+        "run", "--model", str(tiny_model_dir), "--method", "dense", *TINY_RUN, "--json"
+    )
     assert dense.returncode == 0, dense.stderr
     record = json.loads(dense.stdout.strip().splitlines()[-1])
     assert set(record) >= {"run_id", "model", "method", "results", "provenance"}
@@ -35,14 +53,29 @@ def test_run_dense_and_shortgpt_json_contract(tiny_model_dir, shared_data_dir):
     assert prov["data_files"]["wikitext2/test.jsonl"]
 
     short = skipbench(
-        "run", "--model", str(tiny_model_dir), "--method", "shortgpt", "--sparsity", "0.25",
-        "--set", "calib_samples=2", "--set", "calib_seq_len=32", *TINY_RUN, "--json",
+        "run",
+        "--model",
+        str(tiny_model_dir),
+        "--method",
+        "shortgpt",
+        "--sparsity",
+        "0.25",
+        "--set",
+        "calib_samples=2",
+        "--set",
+        "calib_seq_len=32",
+        *TINY_RUN,
+        "--json",
     )
     assert short.returncode == 0, short.stderr
     rec = json.loads(short.stdout.strip().splitlines()[-1])
     details = rec["method"]["details"]
     assert len(details["removed_layers"]) == 1  # ceil(0.25 * 4)
-    assert details["sparsity"] == {"nominal": 0.25, "realized": 0.25, "param_fraction_removed": pytest.approx(details["sparsity"]["param_fraction_removed"])}
+    assert details["sparsity"] == {
+        "nominal": 0.25,
+        "realized": 0.25,
+        "param_fraction_removed": pytest.approx(details["sparsity"]["param_fraction_removed"]),
+    }
     assert details["calibration"]["dataset"] == "c4" and details["calibration"]["num_samples"] == 2
     assert rec["run_id"] == record["run_id"] + 1
 
@@ -69,21 +102,41 @@ BAD_INPUTS = [
     (("--method", "shortgtp"), "unknown method 'shortgtp' (did you mean 'shortgpt'?)"),
     (("--model", "/no/such/model"), "model '/no/such/model' is not an existing folder"),
     (("--method", "shortgpt", "--sparsity", "1.5"), "sparsity=1.5 is outside [0, 1)"),
-    (("--method", "shortgpt", "--set", "num_layers=4"), "num_layers=4 must be smaller than the model's 4 decoder layers"),
+    (
+        ("--method", "shortgpt", "--set", "num_layers=4"),
+        "num_layers=4 must be smaller than the model's 4 decoder layers",
+    ),
     (("--suite", "speed"), "unknown suite 'speed'; allowed: perplexity"),
     (("--task", "ptb"), "unknown task 'ptb' for suite(s) perplexity; allowed: wikitext2, c4"),
-    (("--method", "shortgpt", "--set", "sparsity"), "--set 'sparsity' is malformed; expected key=value"),
+    (
+        ("--method", "shortgpt", "--set", "sparsity"),
+        "--set 'sparsity' is malformed; expected key=value",
+    ),
     (("--method", "shortgpt", "--set", "foo=1"), "unknown parameter(s) foo; allowed:"),
 ]
 
 
 @pytest.mark.parametrize(("args", "message"), BAD_INPUTS, ids=[m[:30] for _, m in BAD_INPUTS])
 def test_bad_input_exits_2_with_one_line(tiny_model_dir, args, message):
-    base = ["run", "--model", str(tiny_model_dir), "--device", "cpu", "--limit", "1", "--seq-len", "16"]
+    base = [
+        "run",
+        "--model",
+        str(tiny_model_dir),
+        "--device",
+        "cpu",
+        "--limit",
+        "1",
+        "--seq-len",
+        "16",
+    ]
     # later --model overrides the first one
     out = skipbench(*base, *args)
     assert out.returncode == 2, (out.stdout, out.stderr)
-    lines = [line for line in out.stderr.splitlines() if line.strip() and "it/s" not in line and "Loading" not in line]
+    lines = [
+        line
+        for line in out.stderr.splitlines()
+        if line.strip() and "it/s" not in line and "Loading" not in line
+    ]
     assert len(lines) == 1, out.stderr
     assert message in lines[0]
     # nothing was stored
@@ -93,7 +146,15 @@ def test_bad_input_exits_2_with_one_line(tiny_model_dir, args, message):
 def test_failed_run_is_stored_as_failed(tiny_model_dir, shared_data_dir):
     """A run that fails after it started is stored failed with its error, without results."""
     out = skipbench(
-        "run", "--model", str(tiny_model_dir), "--suite", "perplexity", "--seq-len", "100000", "--device", "cpu"
+        "run",
+        "--model",
+        str(tiny_model_dir),
+        "--suite",
+        "perplexity",
+        "--seq-len",
+        "100000",
+        "--device",
+        "cpu",
     )
     assert out.returncode == 2
     assert "seq_len=100000 exceeds the model's context window of 256 tokens" in out.stderr

@@ -2,6 +2,7 @@
 
 import pytest
 from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
 
 from db.engine import get_engine
 from db.store import ResultRow, Store, SuiteAlreadyStored, run_to_dict
@@ -25,17 +26,37 @@ def test_schema_is_migrated(store):
 
 
 def test_roundtrip_and_json_contract(store):
-    rid = _run(store, method_name="shortgpt", method_config={"sparsity": 0.2}, method_details={"removed_layers": [5, 3]})
+    rid = _run(
+        store,
+        method_name="shortgpt",
+        method_config={"sparsity": 0.2},
+        method_details={"removed_layers": [5, 3]},
+    )
     rows = [
         ResultRow("perplexity", "wikitext2", "perplexity", 21.5, higher_is_better=False, n=8),
-        ResultRow("perplexity", "wikitext2", "nll", 3.07, higher_is_better=False, stderr=0.01, n=8, unit="nats/token"),
+        ResultRow(
+            "perplexity",
+            "wikitext2",
+            "nll",
+            3.07,
+            higher_is_better=False,
+            stderr=0.01,
+            n=8,
+            unit="nats/token",
+        ),
     ]
-    store.add_suite_results(rid, "perplexity", rows, artifacts={"suite_info": {"w": 8}}, data_files={"a.jsonl": "ff"})
+    store.add_suite_results(
+        rid, "perplexity", rows, artifacts={"suite_info": {"w": 8}}, data_files={"a.jsonl": "ff"}
+    )
     store.finish_run(rid, "succeeded")
     run = store.get_run(rid)
     record = run_to_dict(run, store.results([rid]))
     assert record["status"] == "succeeded"
-    assert record["method"] == {"name": "shortgpt", "config": {"sparsity": 0.2}, "details": {"removed_layers": [5, 3]}}
+    assert record["method"] == {
+        "name": "shortgpt",
+        "config": {"sparsity": 0.2},
+        "details": {"removed_layers": [5, 3]},
+    }
     assert [(r["metric"], r["value"], r["higher_is_better"]) for r in record["results"]] == [
         ("perplexity", 21.5, False),
         ("nll", 3.07, False),
@@ -48,7 +69,7 @@ def test_suite_written_once_and_atomically(store):
     rid = _run(store)
     good = ResultRow("perplexity", "wikitext2", "perplexity", 1.0, higher_is_better=False)
     # a batch with a duplicate key fails as a whole: nothing of it is stored
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError):
         store.add_suite_results(rid, "perplexity", [good, good])
     assert store.results([rid]) == []
     store.add_suite_results(rid, "perplexity", [good])

@@ -10,9 +10,11 @@ def test_local_wikitext_is_the_joined_rows_with_hash(shared_data_dir):
     assert len(rows) == 4358
     assert text.text == "\n\n".join(r["text"] for r in rows)
     sums = dict(
-        reversed(line.split()) for line in (shared_data_dir / "SHA256SUMS").read_text().splitlines() if line.strip()
+        reversed(line.split())
+        for line in (shared_data_dir / "SHA256SUMS").read_text().splitlines()
+        if line.strip()
     )
-    (path, sha), = text.files.items()
+    ((path, sha),) = text.files.items()
     assert path == "wikitext2/test.jsonl"
     assert sums.get(path, sums.get("./" + path)) == sha
 
@@ -32,7 +34,10 @@ def test_missing_local_file_is_one_clear_line(monkeypatch, tmp_path):
 
     monkeypatch.setenv("SKIPBENCH_SHARED_DIR", str(tmp_path / "nowhere"))
     reset_settings_cache()
-    with pytest.raises(InvalidInput, match="local data file .*wikitext2/test.jsonl not found; set SKIPBENCH_SHARED_DIR"):
+    with pytest.raises(
+        InvalidInput,
+        match="local data file .*wikitext2/test.jsonl not found; set SKIPBENCH_SHARED_DIR",
+    ):
         data.wikitext2_test("local")
     with pytest.raises(InvalidInput, match="unknown perplexity task 'ptb'; allowed: wikitext2, c4"):
         data.eval_text("ptb")

@@ -31,7 +31,9 @@ def test_uniform_logits_give_vocab_size(monkeypatch):
 
     text = "abcdefghij" * 40  # 400 tokens
     monkeypatch.setattr(
-        data, "EVAL_TEXTS", {"wikitext2": lambda source: data.TextData("wikitext2", "t", text, "test", {})}
+        data,
+        "EVAL_TEXTS",
+        {"wikitext2": lambda source: data.TextData("wikitext2", "t", text, "test", {})},
     )
     lm = SimpleNamespace(model=UniformLM(50), tokenizer=CharTokenizer(), device=torch.device("cpu"))
     suite = PerplexitySuite(PerplexityConfig(seq_len=64, batch_size=3))
@@ -46,7 +48,9 @@ def test_window_nll_hand_computed():
 
     class Fixed(torch.nn.Module):
         def forward(self, input_ids, use_cache=False):
-            logits = torch.tensor([math.log(3.0), 0.0]).expand(*input_ids.shape, 2)  # p(0)=3/4, p(1)=1/4
+            logits = torch.tensor([math.log(3.0), 0.0]).expand(
+                *input_ids.shape, 2
+            )  # p(0)=3/4, p(1)=1/4
             return SimpleNamespace(logits=logits)
 
     batch = torch.tensor([[0, 0, 1, 1]])  # predicts 0, 1, 1

@@ -24,7 +24,8 @@ def test_smollm2_wikitext2_matches_reference(smollm2_dir, shared_data_dir, sqlit
     ours = next(r for r in record["results"] if r["metric"] == "perplexity")
 
     # reference: written here from the protocol, using the model's own labels= loss
-    rows = [json.loads(line) for line in open(shared_data_dir / "wikitext2/test.jsonl", encoding="utf-8")]
+    with open(shared_data_dir / "wikitext2/test.jsonl", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
     tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
     model = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32).eval()
     ids = tokenizer("\n\n".join(r["text"] for r in rows), return_tensors="pt").input_ids

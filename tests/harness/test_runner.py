@@ -48,7 +48,9 @@ def test_resume_skips_suites_already_stored(spec, sqlite_url, shared_data_dir, m
     monkeypatch.setattr(PerplexitySuite, "run", must_not_run)
     record = execute(spec, store, resume_run_id=first["run_id"])
     assert record["status"] == "succeeded"
-    assert sorted(r["value"] for r in record["results"]) == sorted(r["value"] for r in first["results"])
+    assert sorted(r["value"] for r in record["results"]) == sorted(
+        r["value"] for r in first["results"]
+    )
 
 
 def test_spec_roundtrip_and_key(spec):
@@ -70,6 +72,8 @@ def test_quality_suites_refuse_random_weights(spec, sqlite_url, monkeypatch):
         return lm
 
     monkeypatch.setattr(runner, "load_model", fake_random)
-    with pytest.raises(InvalidInput, match="has random weights; suite\\(s\\) perplexity measure quality"):
+    with pytest.raises(
+        InvalidInput, match="has random weights; suite\\(s\\) perplexity measure quality"
+    ):
         execute(spec, Store(sqlite_url))
     assert Store(sqlite_url).runs() == []

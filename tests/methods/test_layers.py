@@ -22,8 +22,17 @@ def test_gemma3_multimodal_wrapper():
     from tests.tiny import tiny_config
 
     text = tiny_config("gemma3_text", num_layers=3).to_dict()
-    vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=14)
-    model = Gemma3ForConditionalGeneration(Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4))
+    vision = dict(
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=28,
+        patch_size=14,
+    )
+    model = Gemma3ForConditionalGeneration(
+        Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4)
+    )
     assert num_decoder_layers(model) == 3
     assert decoder_layers(model) is model.model.language_model.layers
 
@@ -32,7 +41,9 @@ def test_unsupported_architecture_is_a_clear_error():
     from transformers import GPT2Config, GPT2LMHeadModel
 
     model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=16, n_head=2, vocab_size=50))
-    with pytest.raises(InvalidInput, match="unsupported architecture 'gpt2'; supported: llama, mistral"):
+    with pytest.raises(
+        InvalidInput, match="unsupported architecture 'gpt2'; supported: llama, mistral"
+    ):
         decoder_layers(model)
 
 
@@ -55,7 +66,9 @@ def test_remove_layers_matches_manual_deletion_with_and_without_cache(arch):
         full = model(input_ids=ids, use_cache=False).logits
         # prefill + one cached step must equal the uncached forward on the longer input
         out = model(input_ids=ids[:, :-1], use_cache=True)
-        step = model(input_ids=ids[:, -1:], past_key_values=out.past_key_values, use_cache=True).logits
+        step = model(
+            input_ids=ids[:, -1:], past_key_values=out.past_key_values, use_cache=True
+        ).logits
     torch.testing.assert_close(step[:, -1], full[:, -1], rtol=1e-4, atol=1e-5)
     generated = model.generate(ids, max_new_tokens=3, do_sample=False)
     assert generated.shape == (2, 15)

@@ -37,7 +37,9 @@ def test_bi_matches_hidden_states_reference():
     with torch.no_grad():
         hs = model(calib, output_hidden_states=True).hidden_states
     for i in range(4):
-        cos = torch.nn.functional.cosine_similarity(hs[i].flatten(0, 1), hs[i + 1].flatten(0, 1), dim=-1)
+        cos = torch.nn.functional.cosine_similarity(
+            hs[i].flatten(0, 1), hs[i + 1].flatten(0, 1), dim=-1
+        )
         assert bi[i] == pytest.approx(1 - cos.mean().item(), abs=1e-5)
 
 
