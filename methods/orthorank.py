@@ -20,6 +20,7 @@ from methods.registry import register_method
 from skipbench.errors import InvalidInput
 
 STRATEGIES = ("sleb", "shortgpt", "last")
+FLOP_TOKENS = 2048  # sequence length at which details count tokens updated and FLOPs
 _EXPLICIT = re.compile(r"^\s*\d+\s*(,\s*\d+\s*)*$")
 
 
@@ -176,7 +177,7 @@ class OrthoRank(Method):
         for i in chosen:
             make_selective(layers[i], settings)
 
-        seq = config.calib_seq_len
+        seq = FLOP_TOKENS  # the papers' window, whatever the calibration length
         k = keep_count(config.keep_ratio, seq)
         cfg = text_config(model)
         dense = layer_flops(cfg, seq)

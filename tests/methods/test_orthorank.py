@@ -307,12 +307,13 @@ def test_layer_flops_hand_count():
 
 def test_details_report_sparsity_and_fractions():
     out = apply(tiny_model("llama", 8), sparsity="0.2", layers="last", calib_seq_len="100")
-    d = out.details
-    assert d["keep_ratio"] == 0.33
-    assert d["tokens_updated_fraction"]["selective_layers"] == pytest.approx(33 / 100)
-    assert d["tokens_updated_fraction"]["all_layers"] == pytest.approx((5 + 3 * 0.33) / 8)
+    d = out.details  # counted at 2048 tokens whatever the calibration length
+    assert d["keep_ratio"] == 0.33 and d["tokens_updated_fraction"]["at_tokens"] == 2048
+    k = math.ceil(0.33 * 2048)  # 676
+    assert d["tokens_updated_fraction"]["selective_layers"] == pytest.approx(k / 2048)
+    assert d["tokens_updated_fraction"]["all_layers"] == pytest.approx((5 + 3 * k / 2048) / 8)
     cfg = out.model.config
-    realized = 3 * (1 - layer_flops(cfg, 100, 33) / layer_flops(cfg, 100)) / 8
+    realized = 3 * (1 - layer_flops(cfg, 2048, k) / layer_flops(cfg, 2048)) / 8
     assert d["sparsity"]["realized"] == pytest.approx(realized)
     assert d["sparsity"]["nominal"] == 0.2
     assert 0 < d["sparsity"]["realized"] < d["sparsity"]["layer_equivalent"]
