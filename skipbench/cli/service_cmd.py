@@ -20,6 +20,7 @@ from skipbench.cli.run_cmd import (
     DeviceOpt,
     DtypeOpt,
     LimitOpt,
+    LogSamplesOpt,
     MethodOpt,
     ModelOpt,
     RevisionOpt,
@@ -54,7 +55,7 @@ def _broker_down(message: str) -> None:
     err(
         f"error: {message}; start the broker (see docs/deploy.md) or run it here: skipbench run <same options>"
     )
-    sys.exit(1)  # main() runs click with standalone_mode=False, which swallows typer.Exit codes
+    sys.exit(1)
 
 
 def submit(
@@ -74,6 +75,7 @@ def submit(
     trust_remote_code: TrustOpt = False,
     seed: SeedOpt = 0,
     calib_source: CalibOpt = "auto",
+    log_samples: LogSamplesOpt = False,
     queue: QueueOpt = None,
     force: Annotated[
         bool, typer.Option("--force", help="run again even if this exact job exists")
@@ -110,6 +112,7 @@ def submit(
         trust_remote_code=trust_remote_code,
         seed=seed,
         calib_source=calib_source,
+        log_samples=log_samples,
     )
     if check:  # methods installed only on the workers: --no-check
         from harness.runner import prepare
