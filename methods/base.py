@@ -39,6 +39,14 @@ class CalibrationSpec:
             raise InvalidInput(f"calib_seq_len={self.seq_len} must be >= 2")
 
 
+def calibration_of(config: Any) -> CalibrationSpec:
+    """The (validated) ``CalibrationSpec`` of a config with the fields ``calib_dataset``,
+    ``calib_samples``, ``calib_seq_len`` and ``seed`` (ShortGPT, SLEB, OrthoRank)."""
+    return CalibrationSpec(
+        config.calib_dataset, config.calib_samples, config.calib_seq_len, config.seed
+    )
+
+
 @dataclass(frozen=True)
 class MethodConfig(FrozenConfig):
     """Base for method configs: frozen dataclasses validated in ``__post_init__``.

@@ -14,7 +14,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from methods.base import ApplyContext, CalibrationSpec, Method, MethodConfig, MethodOutcome
+from methods.base import (
+    ApplyContext,
+    CalibrationSpec,
+    Method,
+    MethodConfig,
+    MethodOutcome,
+    calibration_of,
+)
 from methods.layers import decoder_layers, text_config
 from methods.registry import register_method
 from skipbench.errors import InvalidInput
@@ -61,7 +68,7 @@ class OrthoRankConfig(MethodConfig):
                 "keep_ratio=1.0 skips nothing, so n_sel = sparsity x L / (1 - keep_ratio) is undefined; "
                 "give explicit layers (e.g. layers=2,3)"
             )
-        CalibrationSpec(self.calib_dataset, self.calib_samples, self.calib_seq_len, self.seed)
+        calibration_of(self)  # validates the calibration fields
 
     def explicit_layers(self) -> list[int] | None:
         if self.layers in STRATEGIES:
@@ -109,7 +116,7 @@ class OrthoRank(Method):
         assert isinstance(c, OrthoRankConfig)
         if c.layers not in ("sleb", "shortgpt"):
             return None
-        return CalibrationSpec(c.calib_dataset, c.calib_samples, c.calib_seq_len, c.seed)
+        return calibration_of(c)
 
     def validate_for(self, num_layers: int) -> None:
         assert isinstance(self.config, OrthoRankConfig)

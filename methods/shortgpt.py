@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from methods.base import ApplyContext, CalibrationSpec, LayerSkipConfig, Method, MethodOutcome
+from methods.base import (
+    ApplyContext,
+    CalibrationSpec,
+    LayerSkipConfig,
+    Method,
+    MethodOutcome,
+    calibration_of,
+)
 from methods.layers import count_parameters, decoder_layers, remove_layers
 from methods.registry import register_method
 from skipbench.errors import InvalidInput
@@ -26,7 +33,7 @@ class ShortGPTConfig(LayerSkipConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        CalibrationSpec(self.calib_dataset, self.calib_samples, self.calib_seq_len, self.seed)
+        calibration_of(self)  # validates the calibration fields
 
 
 def block_influence(x_in: Any, x_out: Any) -> tuple[float, int]:
@@ -100,7 +107,7 @@ class ShortGPT(Method):
     def calibration_spec(self) -> CalibrationSpec:
         c = self.config
         assert isinstance(c, ShortGPTConfig)
-        return CalibrationSpec(c.calib_dataset, c.calib_samples, c.calib_seq_len, c.seed)
+        return calibration_of(c)
 
     def apply(self, model: Any, ctx: ApplyContext) -> MethodOutcome:
         config = self.config

@@ -26,6 +26,7 @@ from methods.base import (
     Method,
     MethodOutcome,
     ProgressFn,
+    calibration_of,
 )
 from methods.layers import count_parameters, decoder_layers, remove_layers
 from methods.registry import register_method
@@ -47,7 +48,7 @@ class SLEBConfig(LayerSkipConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        CalibrationSpec(self.calib_dataset, self.calib_samples, self.calib_seq_len, self.seed)
+        calibration_of(self)  # validates the calibration fields
         for key in ("skip_first", "skip_last"):
             if getattr(self, key) < 0:
                 raise InvalidInput(f"{key}={getattr(self, key)} must be >= 0")
@@ -262,7 +263,7 @@ class SLEB(Method):
     def calibration_spec(self) -> CalibrationSpec:
         c = self.config
         assert isinstance(c, SLEBConfig)
-        return CalibrationSpec(c.calib_dataset, c.calib_samples, c.calib_seq_len, c.seed)
+        return calibration_of(c)
 
     def validate_for(self, num_layers: int) -> None:
         c = self.config
