@@ -396,7 +396,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument(
         "--orthorank-fused", action="store_true", help="also time orthorank_fast with fused=True"
     )
-    ap.add_argument("--compiled-decode", default="", help="BxPxN list also run in 'compiled' mode")
+    ap.add_argument(
+        "--cudagraph-decode", default="", help="BxPxN list also run in 'cudagraph' mode"
+    )
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=2)
@@ -489,10 +491,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
         shapes = [tuple(int(x) for x in s.split("x")) for s in args.decode.split(",") if s]
         result["decode"] = section_decode(variants, shapes, args.modes.split(","), device, args)
-        compiled = [
-            tuple(int(x) for x in s.split("x")) for s in args.compiled_decode.split(",") if s
+        uncompiled = [
+            tuple(int(x) for x in s.split("x")) for s in args.cudagraph_decode.split(",") if s
         ]
-        result["decode"] += section_decode(variants, compiled, ["compiled"], device, args)
+        result["decode"] += section_decode(variants, uncompiled, ["cudagraph"], device, args)
     del removed
     variants.clear()
     tp._free(device)

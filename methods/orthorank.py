@@ -27,6 +27,7 @@ from methods.registry import register_method
 from skipbench.errors import InvalidInput
 
 STRATEGIES = ("sleb", "shortgpt", "last")
+KERNELS = ("auto", "reference", "flex", "fused")
 FLOP_TOKENS = 2048  # sequence length at which details count tokens updated and FLOPs
 _EXPLICIT = re.compile(r"^\s*\d+\s*(,\s*\d+\s*)*$")
 
@@ -42,6 +43,7 @@ class OrthoRankConfig(MethodConfig):
     calib_samples: int = 128
     calib_seq_len: int = 2048
     seed: int = 0
+    kernel: Literal["auto", "reference", "flex", "fused"] = "auto"
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.sparsity < 1.0):
@@ -51,6 +53,10 @@ class OrthoRankConfig(MethodConfig):
         if self.score not in ("orthogonality", "random", "reverse"):
             raise InvalidInput(
                 f"score={self.score!r} is not allowed; allowed: orthogonality, random, reverse"
+            )
+        if self.kernel not in KERNELS:
+            raise InvalidInput(
+                f"kernel={self.kernel!r} is not allowed; allowed: {', '.join(KERNELS)}"
             )
         if not isinstance(self.unselected_kv, bool):
             raise InvalidInput(
@@ -122,14 +128,32 @@ class OrthoRank(Method):
         assert isinstance(self.config, OrthoRankConfig)
         check_layers(self.config, num_layers)
 
-    def settings(self) -> Any:
+    def settings(self, kernel: str = "reference") -> Any:
         from methods.orthorank_layer import Selective
 
         c = self.config
         assert isinstance(c, OrthoRankConfig)
         return Selective(
-            keep_ratio=c.keep_ratio, score=c.score, unselected_kv=c.unselected_kv, seed=c.seed
+            keep_ratio=c.keep_ratio,
+            score=c.score,
+            unselected_kv=c.unselected_kv,
+            seed=c.seed,
+            kernel=kernel,
         )
+
+    def resolve_kernel(self, model: Any) -> str:
+        """``auto``: the fused fast path on CUDA, the plain reference elsewhere.
+
+        All kernels compute the same function: ``flex`` and ``fused`` change the attention kernel
+        and fuse elementwise work on the prefill path only (see ``methods.orthorank_fast``).
+        """
+        c = self.config
+        assert isinstance(c, OrthoRankConfig)
+        if c.kernel != "auto":
+            return c.kernel
+        param = next(iter(model.parameters()), None)
+        on_cuda = param is not None and param.device.type == "cuda"
+        return "fused" if on_cuda else "reference"
 
     def choose_layers(self, model: Any, ctx: ApplyContext) -> tuple[list[int], dict[str, Any]]:
         """The selective layers (in choice order) and what the strategy reports."""
@@ -179,8 +203,9 @@ class OrthoRank(Method):
         assert isinstance(config, OrthoRankConfig)
         layers = decoder_layers(model)
         total = len(layers)
-        chosen, extra = self.choose_layers(model, ctx)
-        settings = self.settings()
+        chosen, extra = self.choose_layers(model, ctx)  # the search always runs the reference
+        kernel = self.resolve_kernel(model)
+        settings = self.settings(kernel)
         for i in chosen:
             make_selective(layers[i], settings)
 
@@ -201,6 +226,7 @@ class OrthoRank(Method):
             "keep_ratio": config.keep_ratio,
             "score": config.score,
             "unselected_kv": config.unselected_kv,
+            "kernel": kernel,
             "tokens_updated_fraction": {
                 "at_tokens": seq,
                 "selective_layers": k / seq,

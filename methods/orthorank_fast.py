@@ -11,7 +11,9 @@ reference's own functions, so only the attention kernel differs.
 
 The fast path covers the prefill case the throughput numbers are about: no padding mask, no
 KV cache, no sliding window, no logit soft-capping, ``unselected_kv=true``. Anything else runs
-the reference forward unchanged. ``install(model)`` swaps the forward of every selective layer.
+the reference forward unchanged. OrthoRank's ``kernel`` option picks it: ``flex`` (this
+attention), ``fused`` (also RoPE with its row gather, the block-mask indices, residual + RMSNorm
+and SiLU x up compiled into fused kernels on CUDA) and ``auto`` (``fused`` on CUDA).
 """
 
 from __future__ import annotations
@@ -47,14 +49,13 @@ def _flex(device: torch.device) -> Any:
     return _compiled["flex"]
 
 
-def position_block_mask(rows: torch.Tensor, kv_len: int, block: int = BLOCK) -> tuple[Any, int]:
-    """BlockMask for "query j sees keys <= rows[b, j]" with ``rows`` ascending per row.
+def block_indices(rows: torch.Tensor, kv_len: int, block: int) -> tuple[torch.Tensor, ...]:
+    """The BlockMask's index tensors for "query j sees keys <= rows[b, j]" (integer work only).
 
-    Returns the mask and the padded query length (queries are padded to whole blocks by
-    repeating the last position, so padded rows are valid and are sliced off afterwards).
+    Queries are padded to whole blocks by repeating the last position (padded rows are valid
+    and are sliced off afterwards). Returns (padded rows, partial counts, partial block indices,
+    full counts, full block indices), the last four shaped ``[B, 1, q_blocks(, kv_blocks)]``.
     """
-    from torch.nn.attention.flex_attention import BlockMask
-
     bsz, q_len = rows.shape
     nqb, nkb = math.ceil(q_len / block), math.ceil(kv_len / block)
     q_pad = nqb * block
@@ -67,16 +68,32 @@ def position_block_mask(rows: torch.Tensor, kv_len: int, block: int = BLOCK) -> 
     ar = torch.arange(nkb, device=rows.device, dtype=torch.int32)
     full_idx = ar.expand(bsz, nqb, nkb)
     part_idx = (full[..., None].to(torch.int32) + ar).clamp_max(nkb - 1)
-
-    def mask_mod(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
-        return kv_idx <= rows_p[b, q_idx]
-
-    args = (
+    return (
+        rows_p,
         partial[:, None].to(torch.int32),
         part_idx[:, None].contiguous(),
         full[:, None].to(torch.int32),
         full_idx[:, None].contiguous(),
     )
+
+
+def position_block_mask(
+    rows: torch.Tensor, kv_len: int, block: int = BLOCK, fused: bool = False
+) -> tuple[Any, int]:
+    """BlockMask for "query j sees keys <= rows[b, j]" with ``rows`` ascending per row.
+
+    Returns the mask and the padded query length. ``fused=True`` builds the index tensors in
+    one compiled kernel on CUDA instead of about a dozen small ones (integers: same values).
+    """
+    from torch.nn.attention.flex_attention import BlockMask
+
+    build = _fused("block_indices", block_indices, rows.device) if fused else block_indices
+    rows_p, *args = build(rows, kv_len, block)
+    q_pad, nkb = rows_p.shape[1], math.ceil(kv_len / block)
+
+    def mask_mod(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
+        return kv_idx <= rows_p[b, q_idx]
+
     kwargs: dict[str, Any] = dict(
         BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(q_pad, nkb * block)
     )
@@ -88,12 +105,17 @@ def position_block_mask(rows: torch.Tensor, kv_len: int, block: int = BLOCK) -> 
 
 
 def flex_attend(
-    attn: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rows: torch.Tensor
+    attn: Any,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    rows: torch.Tensor,
+    fused: bool = False,
 ) -> torch.Tensor:
     """Selected queries ``[B, H, K, D]`` over all keys, each up to its position in ``rows``."""
     bsz, heads, q_len, _ = q.shape
     kv_len = k.shape[2]
-    mask, q_pad = position_block_mask(rows, kv_len)
+    mask, q_pad = position_block_mask(rows, kv_len, fused=fused)
     kv_pad = mask.seq_lengths[1]
     if q_pad != q_len:
         q = torch.nn.functional.pad(q, (0, 0, 0, q_pad - q_len))
@@ -111,6 +133,14 @@ def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
     half = x.shape[-1] // 2
     return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+
+def rope_rows(
+    x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, idx: torch.Tensor
+) -> torch.Tensor:
+    """RoPE of the selected rows: gathers their cos/sin rows and rotates in one pass."""
+    bsz = x.shape[0]
+    return rope(x, _take_rows(cos, idx, bsz), _take_rows(sin, idx, bsz))
 
 
 def add_rmsnorm(residual: torch.Tensor, update: torch.Tensor, weight: torch.Tensor, eps: float):
@@ -214,10 +244,14 @@ def fast_forward(
     if getattr(attn, "q_norm", None) is not None:
         q = attn.q_norm(q)
         k = attn.k_norm(k)
-    rot = _fused("rope", rope, q.device) if fused else _rope
-    q = rot(q, _take_rows(cos, idx, bsz), _take_rows(sin, idx, bsz))
-    k = rot(k, cos, sin)
-    out = flex_attend(attn, q, k, v, idx)  # without a cache, a query's key limit is its own index
+    if fused:
+        q = _fused("rope_rows", rope_rows, q.device)(q, cos, sin, idx)
+        k = _fused("rope", rope, q.device)(k, cos, sin)
+    else:
+        q = _rope(q, _take_rows(cos, idx, bsz), _take_rows(sin, idx, bsz))
+        k = _rope(k, cos, sin)
+    # without a cache, a query's key limit is its own index
+    out = flex_attend(attn, q, k, v, idx, fused=fused)
     out = attn.o_proj(out.transpose(1, 2).reshape(bsz, n_sel, -1))
     tail = fused_tail if fused and _fusable_tail(layer) else _layer_tail
     new = tail(layer, h_sel, out)
@@ -225,20 +259,13 @@ def fast_forward(
 
 
 def install(model: Any, fused: bool = False) -> list[int]:
-    """Use ``fast_forward`` in every selective layer of ``model``; returns their indices."""
+    """Switch every selective layer of ``model`` to the fast path; returns their indices.
+
+    The same as applying OrthoRank with ``kernel=flex`` (or ``kernel=fused``).
+    """
     done = []
     for i, layer in enumerate(decoder_layers(model)):
-        if not is_selective(layer):
-            continue
-        settings = layer.orthorank
-
-        def forward(
-            hidden_states: Any, *args: Any, _layer: Any = layer, _s: Any = settings, **kwargs: Any
-        ) -> Any:
-            if args:
-                raise TypeError("orthorank: decoder layers take their arguments by keyword")
-            return fast_forward(_layer, _s, hidden_states, fused=fused, **kwargs)
-
-        layer.forward = forward
-        done.append(i)
+        if is_selective(layer):
+            layer.orthorank.kernel = "fused" if fused else "flex"
+            done.append(i)
     return done

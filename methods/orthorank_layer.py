@@ -40,6 +40,7 @@ class Selective:
     score: str = "orthogonality"
     unselected_kv: bool = True
     seed: int = 0
+    kernel: str = "reference"  # reference | flex | fused (see methods.orthorank_fast)
     generators: dict = field(default_factory=dict, repr=False)  # device -> torch.Generator
     record: list | None = field(default=None, repr=False)  # diagnostics: (layer_idx, idx, valid)
 
@@ -75,7 +76,14 @@ def make_selective(layer: Any, settings: Selective) -> Any:
 def _selective_method(self: Any, hidden_states: Any, *args: Any, **kwargs: Any) -> Any:
     if args:
         raise TypeError("orthorank: decoder layers take their arguments by keyword")
-    return selective_forward(self, self.orthorank, hidden_states, **kwargs)
+    settings = self.orthorank
+    if settings.kernel != "reference":
+        from methods.orthorank_fast import fast_forward
+
+        return fast_forward(
+            self, settings, hidden_states, fused=settings.kernel == "fused", **kwargs
+        )
+    return selective_forward(self, settings, hidden_states, **kwargs)
 
 
 def make_dense(layer: Any) -> Any:

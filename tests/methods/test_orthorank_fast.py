@@ -7,14 +7,29 @@ from methods import orthorank_fast as of
 from methods.base import ApplyContext
 from methods.orthorank_layer import selective_forward
 from methods.registry import get_method
+from skipbench.errors import InvalidInput
 from tests.tiny import tiny_model
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-GPU_SIZES = dict(hidden_size=64, head_dim=16)  # FlexAttention needs head_dim >= 16
+FLEX_SIZES = dict(hidden_size=64, head_dim=16)  # FlexAttention needs head_dim >= 16
+
+
+@pytest.fixture
+def flex_calls(monkeypatch):
+    """Counts calls of the FlexAttention path, so a test cannot pass on the fallback alone."""
+    calls = []
+    real = of.flex_attend
+
+    def spy(*args, **kwargs):
+        calls.append(args[1].shape)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(of, "flex_attend", spy)
+    return calls
 
 
 def selective_pair(model_type: str, layers: str = "1,2", keep: float = 0.4, **overrides):
-    model = tiny_model(model_type, 4, **overrides)
+    model = tiny_model(model_type, 4, **{**FLEX_SIZES, **overrides})
     model.config._attn_implementation = "sdpa"
     cls = get_method("orthorank")
     ref = (
@@ -33,16 +48,17 @@ def rel(a, b):
 
 @pytest.mark.parametrize("model_type", ["llama", "qwen2", "qwen3"])
 @pytest.mark.parametrize("seq", [6, 128, 300])
-def test_fast_forward_equals_reference_prefill(model_type, seq):
+def test_fast_forward_equals_reference_prefill(model_type, seq, flex_calls):
     ref, fast = selective_pair(model_type)
     ids = torch.randint(3, 96, (2, seq), generator=torch.Generator().manual_seed(seq))
     with torch.inference_mode():
         a = ref(input_ids=ids, use_cache=False).logits
         b = fast(input_ids=ids, use_cache=False).logits
+    assert len(flex_calls) == 2  # both selective layers took the FlexAttention path
     assert rel(b, a) < 1e-5  # float32; only the attention kernel differs
 
 
-def test_padding_and_cache_fall_back_to_reference_exactly():
+def test_padding_and_cache_fall_back_to_reference_exactly(flex_calls):
     ref, fast = selective_pair("llama")
     ids = torch.randint(3, 96, (2, 20), generator=torch.Generator().manual_seed(0))
     mask = torch.ones_like(ids)
@@ -57,6 +73,7 @@ def test_padding_and_cache_fall_back_to_reference_exactly():
             ids, attention_mask=mask, max_new_tokens=4, do_sample=False, pad_token_id=0
         )
     assert torch.equal(a, b) and torch.equal(c, d)
+    assert flex_calls == []
 
 
 def coverage(mask, q_len, kv_len, block):
@@ -101,7 +118,7 @@ def test_block_mask_covers_exactly_the_allowed_pairs(kv_len, q_len, block):
 
 @cuda
 def test_compiled_flex_matches_reference_on_gpu():
-    ref, fast = selective_pair("llama", layers="1,2,3", keep=0.33, **GPU_SIZES)
+    ref, fast = selective_pair("llama", layers="1,2,3", keep=0.33, **FLEX_SIZES)
     ref, fast = ref.to("cuda", torch.bfloat16), fast.to("cuda", torch.bfloat16)
     ids = torch.randint(3, 96, (2, 300), device="cuda")
     with torch.inference_mode():
@@ -132,7 +149,7 @@ def test_fused_tail_and_rope_equal_reference(model_type):
 
 @cuda
 def test_compiled_fused_matches_reference_on_gpu():
-    ref, fused = selective_pair("llama", layers="1,2,3", keep=0.33, **GPU_SIZES)
+    ref, fused = selective_pair("llama", layers="1,2,3", keep=0.33, **FLEX_SIZES)
     of.install(fused, fused=True)
     ref, fused = ref.to("cuda", torch.bfloat16), fused.to("cuda", torch.bfloat16)
     ids = torch.randint(3, 96, (2, 300), device="cuda")
@@ -140,3 +157,49 @@ def test_compiled_fused_matches_reference_on_gpu():
         a = ref(input_ids=ids, use_cache=False).logits.float()
         b = fused(input_ids=ids, use_cache=False).logits.float()
     assert rel(b, a) < 2e-2
+
+
+def apply_orthorank(model, **params):
+    cls = get_method("orthorank")
+    return cls(cls.Config.from_params(params)).apply(model, ApplyContext())
+
+
+@pytest.mark.parametrize("kernel", ["flex", "fused"])
+def test_kernel_option_runs_the_fast_path_through_the_registry(kernel, flex_calls):
+    """``kernel=flex|fused`` on the method config: same tokens, same function as the reference."""
+    base = tiny_model("llama", 4, **FLEX_SIZES)
+    base.config._attn_implementation = "sdpa"
+    ref = apply_orthorank(copy.deepcopy(base), layers="1,2", keep_ratio=0.4, kernel="reference")
+    out = apply_orthorank(copy.deepcopy(base), layers="1,2", keep_ratio=0.4, kernel=kernel)
+    assert ref.details["kernel"] == "reference" and out.details["kernel"] == kernel
+    assert [layer.orthorank.kernel for layer in out.model.model.layers[1:3]] == [kernel] * 2
+    ids = torch.randint(3, 96, (2, 200), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        a = ref.model(input_ids=ids, use_cache=False).logits
+        b = out.model(input_ids=ids, use_cache=False).logits
+    assert len(flex_calls) == 2
+    assert 0 < rel(b, a) < 1e-5  # a different attention kernel (not the same code), same result
+
+
+def test_kernel_auto_is_the_reference_on_cpu_and_bad_kernels_are_refused():
+    base = tiny_model("llama", 4)
+    auto = apply_orthorank(copy.deepcopy(base), layers="1,2", kernel="auto")
+    assert auto.details["kernel"] == "reference"
+    ref = apply_orthorank(copy.deepcopy(base), layers="1,2", kernel="reference")
+    ids = torch.randint(3, 96, (1, 50), generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        assert torch.equal(auto.model(input_ids=ids).logits, ref.model(input_ids=ids).logits)
+    cls = get_method("orthorank")
+    with pytest.raises(InvalidInput, match=r"kernel='triton'.*allowed: auto, reference"):
+        cls.Config.from_params({"kernel": "triton"})
+
+
+@cuda
+def test_kernel_auto_is_fused_on_cuda():
+    model = tiny_model("llama", 4, **FLEX_SIZES).to("cuda", torch.bfloat16)
+    model.config._attn_implementation = "sdpa"
+    out = apply_orthorank(model, layers="1,2", keep_ratio=0.33)
+    assert out.details["kernel"] == "fused"
+    ids = torch.randint(3, 96, (2, 300), device="cuda")
+    with torch.inference_mode():
+        assert torch.isfinite(out.model(input_ids=ids, use_cache=False).logits).all()
