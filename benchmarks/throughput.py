@@ -80,13 +80,19 @@ def removal_indices(total: int, n: int) -> list[int]:
     return list(range(total - 1 - n, total - 1))
 
 
+def same_weights_copy(model: Any) -> Any:
+    """A copy of the modules that shares every parameter and buffer (one 7B model in memory)."""
+    memo = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    return copy.deepcopy(model, memo)
+
+
 def orthorank_variant(model: Any, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     from methods.base import ApplyContext
     from methods.registry import get_method
 
     cls = get_method("orthorank")
     method = cls(cls.Config.from_params(params))
-    outcome = method.apply(copy.deepcopy(model), ApplyContext())
+    outcome = method.apply(same_weights_copy(model), ApplyContext())
     return outcome.model, outcome.details
 
 
@@ -391,10 +397,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     ap.add_argument("--orthorank", default=None, help="orthorank params k=v;k=v (omit to skip)")
     ap.add_argument(
-        "--orthorank-fast", action="store_true", help="also time methods.orthorank_fast"
-    )
-    ap.add_argument(
-        "--orthorank-fused", action="store_true", help="also time orthorank_fast with fused=True"
+        "--orthorank-kernels",
+        default="auto",
+        help="OrthoRank kernel= values to time side by side (auto,reference,flex,fused)",
     )
     ap.add_argument(
         "--cudagraph-decode", default="", help="BxPxN list also run in 'cudagraph' mode"
@@ -431,29 +436,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "ceilings" in sections:
         guarded(result, "ceilings", ceilings, device)
         log(f"ceilings: {result.get('ceilings')}")
-    removed = remove_layers(copy.deepcopy(dense), removal_indices(total, n_remove))
+    removed = remove_layers(same_weights_copy(dense), removal_indices(total, n_remove))
     variants = {"dense": dense, f"remove{n_remove}": removed}
     result["ideal"] = {f"remove{n_remove}": total / (total - n_remove)}
+    ortho_names = []
     if args.orthorank and sections & {"prefill", "cprefill", "gprefill"}:
         params = dict(kv.split("=", 1) for kv in args.orthorank.split(";"))
-        ortho, details = orthorank_variant(dense, params)
-        variants["orthorank"] = ortho
-        realized = details.get("sparsity", {}).get("realized")
-        result["orthorank"] = {"params": params, "details": details}
-        if realized is not None:
-            result["ideal"]["orthorank"] = 1 / (1 - realized)
-        if args.orthorank_fast:
-            from methods import orthorank_fast
-
-            fast = copy.deepcopy(ortho)
-            orthorank_fast.install(fast)
-            variants["orthorank_fast"] = fast
-            result["ideal"]["orthorank_fast"] = result["ideal"].get("orthorank")
-            if args.orthorank_fused:
-                fused = copy.deepcopy(ortho)
-                orthorank_fast.install(fused, fused=True)
-                variants["orthorank_fused"] = fused
-                result["ideal"]["orthorank_fused"] = result["ideal"].get("orthorank")
+        result["orthorank"] = {"params": params, "details": {}}
+        for kernel in args.orthorank_kernels.split(","):
+            ortho, details = orthorank_variant(dense, {**params, "kernel": kernel})
+            name = "orthorank" if kernel == "auto" else f"orthorank_{kernel}"
+            variants[name] = ortho
+            ortho_names.append(name)
+            result["orthorank"]["details"][name] = details
+            realized = details.get("sparsity", {}).get("realized")
+            if realized is not None:
+                result["ideal"][name] = 1 / (1 - realized)
     if "prefill" in sections:
         result["prefill"] = section_prefill(variants, parse_shapes(args.prefill), device, args)
     if "gprefill" in sections and device == "cuda":
@@ -467,8 +465,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         torch._dynamo.config.cache_size_limit = 64
         compiled = {"dense": torch.compile(dense, dynamic=False)}
-        if "orthorank_fast" in variants:
-            compiled["orthorank_fast"] = torch.compile(variants["orthorank_fast"], dynamic=False)
+        if "orthorank_flex" in variants:
+            compiled["orthorank_flex"] = torch.compile(variants["orthorank_flex"], dynamic=False)
         rows = section_prefill(compiled, parse_shapes(args.prefill), device, args)
         for row in rows:
             row["section"], row["variant"] = (
@@ -476,12 +474,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 row.get("variant", "?") + "_compiled",
             )
         result["prefill_compiled"] = rows
-        result["ideal"]["orthorank_fast_compiled"] = result["ideal"].get("orthorank")
-    if sections & {"prefill", "cprefill", "gprefill"}:
-        variants.pop("orthorank", None)
-        variants.pop("orthorank_fast", None)
-        variants.pop("orthorank_fused", None)
-        tp._free(device)
+        result["ideal"]["orthorank_flex_compiled"] = result["ideal"].get("orthorank_flex")
+    for name in ortho_names:
+        variants.pop(name, None)
+    tp._free(device)
     if "decode" in sections:
         weight_bytes = sum(p.numel() * p.element_size() for p in dense.parameters())
         emb = dense.get_input_embeddings().weight

@@ -203,3 +203,24 @@ def test_kernel_auto_is_fused_on_cuda():
     ids = torch.randint(3, 96, (2, 300), device="cuda")
     with torch.inference_mode():
         assert torch.isfinite(out.model(input_ids=ids, use_cache=False).logits).all()
+
+
+@cuda
+@pytest.mark.parametrize("kernel", ["reference", "fused"])
+def test_selective_prefill_never_waits_for_the_gpu(kernel):
+    """No host sync inside the forward, so the host can queue kernels ahead of the GPU."""
+    model = tiny_model("llama", 4, **FLEX_SIZES).to("cuda", torch.bfloat16)
+    model.config._attn_implementation = "sdpa"
+    out = apply_orthorank(model, layers="1,2", keep_ratio=0.33, kernel=kernel)
+    ids = torch.randint(3, 96, (1, 256), device="cuda")
+    with torch.inference_mode():
+        out.model(input_ids=ids, use_cache=False, logits_to_keep=1)  # compiles, if anything
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            for layer in out.model.model.layers[1:3]:
+                h = torch.randn(1, 256, 64, device="cuda", dtype=torch.bfloat16)
+                pos = out.model.model.rotary_emb(h, torch.arange(256, device="cuda")[None])
+                layer(h, position_embeddings=pos)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
