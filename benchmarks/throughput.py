@@ -29,6 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import random_models  # noqa: E402
+from harness.models import same_weights_copy  # noqa: E402
 from harness.suites import throughput as tp  # noqa: E402
 from harness.timing import TimingStats, measure, synchronize  # noqa: E402
 from methods.layers import num_decoder_layers, remove_layers, text_config  # noqa: E402
@@ -78,12 +79,6 @@ def ceilings(device: str) -> dict[str, Any]:
 def removal_indices(total: int, n: int) -> list[int]:
     """n deep layers, keeping the last one (where block-influence methods usually cut)."""
     return list(range(total - 1 - n, total - 1))
-
-
-def same_weights_copy(model: Any) -> Any:
-    """A copy of the modules that shares every parameter and buffer (one 7B model in memory)."""
-    memo = {id(t): t for t in [*model.parameters(), *model.buffers()]}
-    return copy.deepcopy(model, memo)
 
 
 def orthorank_variant(model: Any, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

@@ -190,3 +190,25 @@ def weights_hash(resolved: ResolvedSource) -> str | None:
         h.update(f.name.encode())
         h.update(sha256_file(str(f)).encode())
     return h.hexdigest()
+
+
+def same_weights_copy(model: Any) -> Any:
+    """A copy of ``model``'s modules that shares every parameter and buffer (no extra memory).
+
+    Used to keep the unmodified model next to a method's for in-process comparisons; pair it
+    with ``weights_untouched`` after the method ran.
+    """
+    import copy
+
+    memo = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    return copy.deepcopy(model, memo)
+
+
+def weight_versions(model: Any) -> dict[int, int]:
+    """Each parameter's in-place modification counter, keyed by identity."""
+    return {id(p): p._version for p in model.parameters()}
+
+
+def weights_untouched(model: Any, versions: dict[int, int]) -> bool:
+    """False when any parameter of ``model`` was modified in place since ``weight_versions``."""
+    return all(versions.get(id(p)) == p._version for p in model.parameters())

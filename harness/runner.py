@@ -191,10 +191,23 @@ def _execute_loaded(
             from harness.calibration import calibration_ids
 
             calibration, calib_record = calibration_ids(calib_spec, lm.tokenizer, spec.calib_source)
+        baseline, versions = None, None
+        if method.name != "dense" and any(
+            s.wants_baseline() for s in prepared.suites if s.name not in done
+        ):
+            from harness.models import same_weights_copy, weight_versions
+
+            baseline, versions = same_weights_copy(lm.model), weight_versions(lm.model)
         t0 = time.perf_counter()
         outcome = method.apply(lm.model, ApplyContext(calibration=calibration, progress=progress))
         details = dict(outcome.details)
         details["apply_seconds"] = round(time.perf_counter() - t0, 3)
+        if baseline is not None and versions is not None:
+            from harness.models import weights_untouched
+
+            if not weights_untouched(baseline, versions):  # shared weights changed: no dense
+                baseline = None
+                details["baseline"] = "none: the method modified weights in place"
         if calib_record is not None:
             details["calibration"] = calib_record
         lm.model = outcome.model
@@ -205,7 +218,12 @@ def _execute_loaded(
             if suite.name in done:
                 continue
             _seed_everything(spec.seed)
-            suite_out = suite.run(lm, SuiteContext(progress=progress, seed=spec.seed))
+            ctx = SuiteContext(
+                progress=progress,
+                seed=spec.seed,
+                baseline=baseline if suite.wants_baseline() else None,
+            )
+            suite_out = suite.run(lm, ctx)
             rows = _rows(suite, suite_out.results)
             artifacts = dict(suite_out.artifacts)
             if suite_out.info:

@@ -63,6 +63,8 @@ class SuiteContext:
     progress: ProgressFn | None = None
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # the unmodified model, sharing the method's weights, for suites that compare in-process
+    baseline: Any = None
 
     def report(self, what: str, fraction: float) -> None:
         if self.progress is not None:
@@ -77,6 +79,10 @@ class Suite(ABC):
     metrics: ClassVar[tuple[MetricSpec, ...]]
     Config: ClassVar[type[SuiteConfig]] = SuiteConfig
     needs_real_weights: ClassVar[bool] = True
+
+    def wants_baseline(self) -> bool:
+        """True when the suite should also get the unmodified model (``SuiteContext.baseline``)."""
+        return False
 
     def __init__(self, config: SuiteConfig) -> None:
         unknown = [t for t in config.tasks if t not in self.tasks]

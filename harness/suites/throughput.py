@@ -14,7 +14,9 @@ only, as generation needs). Decode is greedy generation of exactly ``new_tokens`
 
 On CPU both graph modes run the same static-cache loop, uncompiled and without a graph.
 
-TTFT is the median time of prefill plus the first token; time per output token is
+For a method other than dense the unmodified model (sharing the method's weights) is timed in
+the same process, shape and mode, prefill in alternating rounds, and each task also stores
+``speedup`` (tokens/s over dense). TTFT is the median time of prefill plus the first token; time per output token is
 ``(total - TTFT) / (new_tokens - 1)``; tokens/s is ``B x new_tokens / total``. Every figure is a
 median over timed repeats after warm-up (p90 and the samples go to the artifact). Works on
 random-weight ``config:`` models: speed depends on the architecture only.
@@ -33,7 +35,16 @@ from harness.suites.base import (
     SuiteContext,
     SuiteOutcome,
 )
-from harness.timing import is_cuda, measure, peak_memory_bytes, peak_memory_reset
+from harness.suites.throughput_measure import (  # noqa: F401 - re-exported for callers
+    StaticDecoder,
+    eager_generate,
+    measure_decode,
+    measure_prefill,
+    measure_prefill_sides,
+    prefill_forward,
+    random_ids,
+)
+from harness.timing import is_cuda
 from skipbench.errors import InvalidInput
 
 Preset = Literal["custom", "sleb", "orthorank"]
@@ -62,7 +73,9 @@ class ThroughputConfig(SuiteConfig):
     decode_modes: tuple[str, ...] = ("eager", "graph")
     warmup: int = 2
     repeats: int = 10
+    rounds: int = 2
     decode_repeats: int = 3
+    baseline: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -81,10 +94,13 @@ class ThroughputConfig(SuiteConfig):
         bad_modes = [m for m in self.decode_modes if m not in DECODE_MODES]
         if bad_modes:
             raise InvalidInput(f"decode_modes has {bad_modes}; allowed: {', '.join(DECODE_MODES)}")
-        if self.warmup < 0 or self.repeats < 1 or self.decode_repeats < 1:
+        if self.warmup < 0 or self.repeats < 1 or self.decode_repeats < 1 or self.rounds < 1:
             raise InvalidInput(
-                f"warmup={self.warmup} must be >= 0, repeats and decode_repeats >= 1"
+                f"warmup={self.warmup} must be >= 0, repeats={self.repeats}, "
+                f"rounds={self.rounds} and decode_repeats={self.decode_repeats} >= 1"
             )
+        if not isinstance(self.baseline, bool):
+            raise InvalidInput(f"baseline={self.baseline!r} is not a boolean; allowed: true, false")
 
     def grid(self) -> dict[str, Any]:
         """The effective grid: the preset's values where a preset is chosen, else the fields."""
@@ -98,199 +114,6 @@ class ThroughputConfig(SuiteConfig):
         out = {k: getattr(self, k) for k in keys}
         out.update(PRESETS.get(self.preset, {}))
         return out
-
-
-def random_ids(batch: int, length: int, vocab: int, seed: int, device: Any) -> Any:
-    """Token ids drawn uniformly past the first few (special) ids; seeded and reproducible."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randint(3, vocab, (batch, length), generator=gen).to(device)
-
-
-def _vocab(model: Any) -> int:
-    from methods.layers import text_config
-
-    return int(text_config(model).vocab_size)
-
-
-def prefill_forward(model: Any, ids: Any) -> Any:
-    """One prefill as generation does it: all tokens in, logits of the last position out."""
-    return model(input_ids=ids, use_cache=False, logits_to_keep=1).logits
-
-
-def measure_prefill(
-    model: Any, batch: int, seq_len: int, device: Any, warmup: int, repeats: int, seed: int = 0
-) -> dict[str, Any]:
-    import torch
-
-    ids = random_ids(batch, seq_len, _vocab(model), seed, device)
-    peak_memory_reset(device)
-    with torch.inference_mode():
-        stats = measure(lambda: prefill_forward(model, ids), device, warmup, repeats)
-    tokens = batch * seq_len
-    return {
-        "batch": batch,
-        "seq_len": seq_len,
-        **stats.to_dict(),
-        "tokens_per_s": tokens / (stats.median_ms / 1e3),
-        "peak_memory_bytes": peak_memory_bytes(device),
-    }
-
-
-def eager_generate(model: Any, ids: Any, new_tokens: int) -> Any:
-    """Greedy ``generate`` of exactly ``new_tokens`` tokens (EOS suppressed by min_new_tokens)."""
-    import torch
-
-    out = model.generate(
-        input_ids=ids,
-        attention_mask=torch.ones_like(ids),
-        max_new_tokens=new_tokens,
-        min_new_tokens=new_tokens,
-        do_sample=False,
-        pad_token_id=0,
-    )
-    if out.shape[1] != ids.shape[1] + new_tokens:
-        raise RuntimeError(
-            f"generate returned {out.shape[1] - ids.shape[1]} tokens, asked for {new_tokens}"
-        )
-    return out[:, ids.shape[1] :]
-
-
-class StaticDecoder:
-    """Greedy decoding with a static KV cache; on CUDA each step is a replayed CUDA graph.
-
-    The captured step reads the token buffer, writes the argmax back into it and into the
-    output buffer at the step counter, and advances the counter, all on the device.
-    """
-
-    def __init__(
-        self,
-        model: Any,
-        batch: int,
-        prompt_len: int,
-        new_tokens: int,
-        use_graph: bool,
-        compile: bool = False,
-    ) -> None:
-        import torch
-        from transformers import StaticCache
-
-        self.model, self.new_tokens, self.prompt_len = model, new_tokens, prompt_len
-        device = next(model.parameters()).device
-        # warm-up steps before capture write up to two positions past the prompt
-        self.cache = StaticCache(config=model.config, max_cache_len=prompt_len + max(new_tokens, 3))
-        self.tok = torch.zeros(batch, 1, dtype=torch.long, device=device)
-        self.out = torch.zeros(batch, new_tokens, dtype=torch.long, device=device)
-        self.step_idx = torch.zeros(1, dtype=torch.long, device=device)
-        self.graph: Any = None
-        self.use_graph = use_graph
-        self.step_fn = torch.compile(self._step, dynamic=False) if compile else self._step
-
-    def _rewind(self) -> None:
-        """Mark the cache empty without rewriting it (positions are overwritten before use)."""
-        import torch
-
-        lengths = [
-            getattr(layer, "cumulative_length", None) for layer in getattr(self.cache, "layers", [])
-        ]
-        if lengths and all(isinstance(n, torch.Tensor) for n in lengths):
-            for n in lengths:
-                n.zero_()  # type: ignore[union-attr]
-        else:
-            self.cache.reset()
-
-    def prefill(self, ids: Any) -> None:
-        self._rewind()
-        logits = self.model(
-            input_ids=ids, past_key_values=self.cache, use_cache=True, logits_to_keep=1
-        ).logits
-        self.tok.copy_(logits[:, -1].argmax(-1, keepdim=True))
-        self.out[:, :1].copy_(self.tok)
-        self.step_idx.fill_(1)
-
-    def _step(self) -> None:
-        logits = self.model(input_ids=self.tok, past_key_values=self.cache, use_cache=True).logits
-        nxt = logits[:, -1].argmax(-1, keepdim=True)
-        self.tok.copy_(nxt)
-        self.out.index_copy_(1, self.step_idx, nxt)
-        self.step_idx.add_(1)
-
-    def capture(self, ids: Any) -> None:
-        import torch
-
-        self.prefill(ids)
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(2):
-                self.step_fn()
-        torch.cuda.current_stream().wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.step_fn()
-
-    def generate(self, ids: Any, steps: int | None = None) -> Any:
-        """Prefill ``ids`` and decode; ``steps`` tokens in all (default ``new_tokens``)."""
-        steps = self.new_tokens if steps is None else steps
-        if self.use_graph and self.graph is None:
-            self.capture(ids)
-        self.prefill(ids)
-        for _ in range(steps - 1):
-            if self.graph is not None:
-                self.graph.replay()
-            else:
-                self.step_fn()
-        return self.out[:, :steps]
-
-
-def measure_decode(
-    model: Any,
-    batch: int,
-    prompt_len: int,
-    new_tokens: int,
-    mode: str,
-    device: Any,
-    warmup: int,
-    repeats: int,
-    seed: int = 0,
-) -> dict[str, Any]:
-    import torch
-
-    ids = random_ids(batch, prompt_len, _vocab(model), seed, device)
-    peak_memory_reset(device)
-    with torch.inference_mode():
-        if mode == "eager":
-            first = lambda: eager_generate(model, ids, 1)  # noqa: E731
-            full = lambda: eager_generate(model, ids, new_tokens)  # noqa: E731
-        else:
-            dec = StaticDecoder(
-                model,
-                batch,
-                prompt_len,
-                new_tokens,
-                use_graph=is_cuda(device),
-                compile=mode == "graph" and is_cuda(device),
-            )
-            first = lambda: dec.generate(ids, 1)  # noqa: E731
-            full = lambda: dec.generate(ids)  # noqa: E731
-        ttft = measure(first, device, max(warmup, 1), repeats)
-        total = measure(full, device, max(warmup, 1), repeats)
-    total_s = total.median_ms / 1e3
-    return {
-        "batch": batch,
-        "prompt_len": prompt_len,
-        "new_tokens": new_tokens,
-        "mode": mode,
-        "graph": mode != "eager" and is_cuda(device),
-        "compiled": mode == "graph" and is_cuda(device),
-        "ttft": ttft.to_dict(),
-        "total": total.to_dict(),
-        "ttft_ms": ttft.median_ms,
-        "tpot_ms": max(total.median_ms - ttft.median_ms, 0.0) / (new_tokens - 1),
-        "tokens_per_s": batch * new_tokens / total_s,
-        "peak_memory_bytes": peak_memory_bytes(device),
-    }
 
 
 def _oom_errors() -> tuple[type[BaseException], ...]:
@@ -312,8 +135,13 @@ class ThroughputSuite(Suite):
         MetricSpec("ttft_ms", "Time to first token", higher_is_better=False, unit="ms"),
         MetricSpec("tpot_ms", "Time per output token", higher_is_better=False, unit="ms"),
         MetricSpec("peak_memory_gib", "Peak GPU memory", higher_is_better=False, unit="GiB"),
+        MetricSpec("speedup", "Speedup over dense (same process)", higher_is_better=True, unit="×"),
     )
     Config = ThroughputConfig
+
+    def wants_baseline(self) -> bool:
+        assert isinstance(self.config, ThroughputConfig)
+        return self.config.baseline
 
     def run(self, lm: Any, ctx: SuiteContext) -> SuiteOutcome:
         config = self.config
@@ -333,14 +161,17 @@ class ThroughputSuite(Suite):
             jobs += [
                 ("decode", (b, m)) for b in grid["decode_batch_sizes"] for m in config.decode_modes
             ]
+        dense = ctx.baseline if config.baseline else None
+        sides = {"dense": dense, "method": model} if dense is not None else {"method": model}
         for i, (kind, args) in enumerate(jobs):
             try:
                 if kind == "prefill":
                     b, t = args
                     task = f"prefill/b{b}x{t}"
-                    rec = measure_prefill(
-                        model, b, t, device, config.warmup, config.repeats, ctx.seed
+                    recs = measure_prefill_sides(
+                        sides, b, t, device, config.warmup, config.repeats, config.rounds, ctx.seed
                     )
+                    rec = recs["method"]
                     reps = rec["repeats"]
                     results += [
                         MetricValue(task, "latency_ms", rec["median_ms"], None, rec["repeats"]),
@@ -350,9 +181,13 @@ class ThroughputSuite(Suite):
                     b, mode = args
                     p, n = grid["prompt_len"], grid["new_tokens"]
                     task = f"decode-{mode}/b{b}p{p}n{n}"
-                    rec = measure_decode(
-                        model, b, p, n, mode, device, 1, config.decode_repeats, ctx.seed
-                    )
+                    recs = {
+                        name: measure_decode(
+                            m, b, p, n, mode, device, 1, config.decode_repeats, ctx.seed
+                        )
+                        for name, m in sides.items()
+                    }
+                    rec = recs["method"]
                     reps = rec["total"]["repeats"]
                     results += [
                         MetricValue(task, "ttft_ms", rec["ttft_ms"], None, reps),
@@ -367,12 +202,19 @@ class ThroughputSuite(Suite):
                 results.append(
                     MetricValue(task, "peak_memory_gib", rec["peak_memory_bytes"] / 2**30)
                 )
-            records.append({"task": task, **rec})
+            if "dense" in recs:
+                speedup = rec["tokens_per_s"] / recs["dense"]["tokens_per_s"]
+                results.append(MetricValue(task, "speedup", speedup, None, reps))
+                records.append({"task": task, "side": "dense", **recs["dense"]})
+            records.append({"task": task, "side": "method", **rec})
             ctx.report(f"throughput/{task}", (i + 1) / len(jobs))
         info: dict[str, Any] = {
             "grid": {k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()},
             "errors": errors,
         }
+        info["baseline"] = (
+            "dense timed in the same process, shape and mode" if dense is not None else "none"
+        )
         if lm.info.get("random_weights"):
             info["random_weights"] = True
         return SuiteOutcome(results=results, artifacts={"throughput": records}, info=info)

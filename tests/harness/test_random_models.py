@@ -116,3 +116,27 @@ def test_runner_accepts_throughput_on_random_weights(tiny_configs):
     assert all(r["value"] >= 0 for r in out["results"])  # tpot may round to 0 on a noisy CPU
     assert all(r["value"] > 0 for r in out["results"] if r["metric"] == "tokens_per_s")
     assert out["provenance"]["spec"]["model"]["source"] == "config:tiny-llama"
+
+
+def test_throughput_of_a_method_times_dense_in_the_same_process(tiny_configs, sqlite_url):
+    """A method's throughput run stores speedup = its tokens/s over dense's, both timed here."""
+    from db.store import Store
+
+    params = dict(prefill_seq_lens="8", decode_batch_sizes="", warmup=0, repeats=4, rounds=2)
+    spec = RunSpec(
+        model=ModelSpec(source="config:tiny-llama", device="cpu"),
+        method="orthorank",
+        method_params={"layers": "1", "keep_ratio": 0.5},
+        suites=(SuiteSpec("throughput", params),),
+    )
+    out = execute(spec, Store(sqlite_url))
+    by_metric = {r["metric"]: r["value"] for r in out["results"]}
+    stored = {a.name: a.payload for a in Store(sqlite_url).artifacts(out["run_id"])}
+    art = stored["throughput"]
+    dense = next(r for r in art if r["side"] == "dense")
+    method = next(r for r in art if r["side"] == "method")
+    assert dense["repeats"] == method["repeats"] == 4  # two rounds of two, pooled
+    assert by_metric["speedup"] == pytest.approx(method["tokens_per_s"] / dense["tokens_per_s"])
+    assert by_metric["tokens_per_s"] == pytest.approx(method["tokens_per_s"])
+    assert out["method"]["details"]["kernel"] == "reference"
+    assert stored["suite_info"]["baseline"].startswith("dense timed in the same process")

@@ -11,6 +11,7 @@ from harness.suites.throughput import (
     ThroughputSuite,
     eager_generate,
     measure_prefill,
+    measure_prefill_sides,
     random_ids,
 )
 from harness.timing import Timer, TimingStats, measure, percentile
@@ -163,3 +164,42 @@ def test_graph_decoder_matches_eager_on_gpu():
         graphed = StaticDecoder(model, 2, 7, 5, use_graph=True)
         assert torch.equal(graphed.generate(ids), expected)
         assert torch.equal(graphed.generate(ids), expected)  # replays from a rewound cache
+
+
+class _Recorder(torch.nn.Module):
+    """Wraps a model: logs each forward under ``name`` and sleeps ``delay`` seconds first."""
+
+    def __init__(self, inner, name, delay, log):
+        super().__init__()
+        self.inner, self.config, self.tag, self.delay, self.log = (
+            inner,
+            inner.config,
+            name,
+            delay,
+            log,
+        )
+
+    def forward(self, **kwargs):
+        self.log.append(self.tag)
+        time.sleep(self.delay)
+        return self.inner(**kwargs)
+
+
+def test_prefill_sides_alternate_rounds_and_speedup_follows_the_slow_side():
+    model, log = tiny_model("llama", 2), []
+    dense, slow = _Recorder(model, "d", 0.0, log), _Recorder(model, "m", 0.03, log)
+    recs = measure_prefill_sides({"dense": dense, "method": slow}, 1, 8, "cpu", 0, 4, rounds=2)
+    assert "".join(log) == "ddmmddmm"  # two rounds, two timed calls per side each
+    assert recs["dense"]["repeats"] == recs["method"]["repeats"] == 4
+
+    lm = SimpleNamespace(model=slow, device=torch.device("cpu"), info={})
+    config = ThroughputConfig.from_params(
+        {"prefill_seq_lens": "8", "decode_batch_sizes": "", "warmup": 0, "repeats": 2}
+    )
+    out = ThroughputSuite(config).run(lm, SuiteContext(baseline=dense))
+    speedup = next(r.value for r in out.results if r.metric == "speedup")
+    assert speedup < 0.5  # 30 ms of sleep against a tiny model's forward
+    off = ThroughputSuite(ThroughputConfig.from_params({**config.to_dict(), "baseline": False}))
+    assert not off.wants_baseline()
+    out = off.run(lm, SuiteContext(baseline=dense))
+    assert all(r.metric != "speedup" for r in out.results) and out.info["baseline"] == "none"

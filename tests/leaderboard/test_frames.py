@@ -68,6 +68,14 @@ def test_speedup_is_tokens_ratio_to_same_model_dense():
     assert speed.to_dict() == {1: 1.0, 3: 1.25}  # model n has no dense run: no speedup
 
 
+def test_speedup_stored_by_the_suite_is_kept_not_derived():
+    """A same-process speedup (dense timed next to the method) wins over the cross-run ratio."""
+    stored = _res((3, "throughput", "prefill/b1x8", "speedup", 1.31, True, "×"))
+    out = frames.with_speedup(pd.concat([RESULTS, stored], ignore_index=True), RUNS)
+    speed = out[out["metric"] == "speedup"]
+    assert sorted(zip(speed["run_id"], speed["value"])) == [(1, 1.0), (3, 1.31)]
+
+
 def test_relative_to_dense_hand_worked():
     cols = frames.metric_columns(RESULTS)
     table = frames.wide_table(frames.latest_per_key(RUNS), RESULTS, cols)

@@ -1,0 +1,234 @@
+"""How the throughput suite times things: prefill, greedy decoding (eager, static cache, CUDA graph).
+
+Kept apart from the suite so benchmarks and tests can call the same measurements directly.
+Every timed region is wrapped by ``harness.timing`` (CUDA events on a GPU, a monotonic clock
+elsewhere).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.timing import TimingStats, is_cuda, measure, peak_memory_bytes, peak_memory_reset
+
+
+def random_ids(batch: int, length: int, vocab: int, seed: int, device: Any) -> Any:
+    """Token ids drawn uniformly past the first few (special) ids; seeded and reproducible."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(3, vocab, (batch, length), generator=gen).to(device)
+
+
+def _vocab(model: Any) -> int:
+    from methods.layers import text_config
+
+    return int(text_config(model).vocab_size)
+
+
+def prefill_forward(model: Any, ids: Any) -> Any:
+    """One prefill as generation does it: all tokens in, logits of the last position out."""
+    return model(input_ids=ids, use_cache=False, logits_to_keep=1).logits
+
+
+def measure_prefill(
+    model: Any, batch: int, seq_len: int, device: Any, warmup: int, repeats: int, seed: int = 0
+) -> dict[str, Any]:
+    return measure_prefill_sides({"model": model}, batch, seq_len, device, warmup, repeats)["model"]
+
+
+def measure_prefill_sides(
+    models: dict[str, Any],
+    batch: int,
+    seq_len: int,
+    device: Any,
+    warmup: int,
+    repeats: int,
+    rounds: int = 1,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Prefill records of several models on the same ids, timed in alternating rounds.
+
+    Each round warms every model up and times ``ceil(repeats / rounds)`` calls of each, so slow
+    drifts (clocks, temperature) hit every side alike; samples are pooled per model.
+    """
+    import torch
+
+    ids = random_ids(batch, seq_len, _vocab(next(iter(models.values()))), seed, device)
+    per_round = -(-repeats // rounds)
+    samples: dict[str, list[float]] = {name: [] for name in models}
+    peaks: dict[str, int | None] = {name: None for name in models}
+    with torch.inference_mode():
+        for _ in range(rounds):
+            for name, model in models.items():
+                peak_memory_reset(device)
+                stats = measure(lambda: prefill_forward(model, ids), device, warmup, per_round)  # noqa: B023
+                samples[name] += stats.samples_ms
+                peak = peak_memory_bytes(device)
+                peaks[name] = peak if peaks[name] is None else max(peaks[name] or 0, peak or 0)
+    out = {}
+    for name in models:
+        stats = TimingStats(tuple(samples[name]))
+        out[name] = {
+            "batch": batch,
+            "seq_len": seq_len,
+            **stats.to_dict(),
+            "tokens_per_s": batch * seq_len / (stats.median_ms / 1e3),
+            "peak_memory_bytes": peaks[name],
+        }
+    return out
+
+
+def eager_generate(model: Any, ids: Any, new_tokens: int) -> Any:
+    """Greedy ``generate`` of exactly ``new_tokens`` tokens (EOS suppressed by min_new_tokens)."""
+    import torch
+
+    out = model.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        do_sample=False,
+        pad_token_id=0,
+    )
+    if out.shape[1] != ids.shape[1] + new_tokens:
+        raise RuntimeError(
+            f"generate returned {out.shape[1] - ids.shape[1]} tokens, asked for {new_tokens}"
+        )
+    return out[:, ids.shape[1] :]
+
+
+class StaticDecoder:
+    """Greedy decoding with a static KV cache; on CUDA each step is a replayed CUDA graph.
+
+    The captured step reads the token buffer, writes the argmax back into it and into the
+    output buffer at the step counter, and advances the counter, all on the device.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        batch: int,
+        prompt_len: int,
+        new_tokens: int,
+        use_graph: bool,
+        compile: bool = False,
+    ) -> None:
+        import torch
+        from transformers import StaticCache
+
+        self.model, self.new_tokens, self.prompt_len = model, new_tokens, prompt_len
+        device = next(model.parameters()).device
+        # warm-up steps before capture write up to two positions past the prompt
+        self.cache = StaticCache(config=model.config, max_cache_len=prompt_len + max(new_tokens, 3))
+        self.tok = torch.zeros(batch, 1, dtype=torch.long, device=device)
+        self.out = torch.zeros(batch, new_tokens, dtype=torch.long, device=device)
+        self.step_idx = torch.zeros(1, dtype=torch.long, device=device)
+        self.graph: Any = None
+        self.use_graph = use_graph
+        self.step_fn = torch.compile(self._step, dynamic=False) if compile else self._step
+
+    def _rewind(self) -> None:
+        """Mark the cache empty without rewriting it (positions are overwritten before use)."""
+        import torch
+
+        lengths = [
+            getattr(layer, "cumulative_length", None) for layer in getattr(self.cache, "layers", [])
+        ]
+        if lengths and all(isinstance(n, torch.Tensor) for n in lengths):
+            for n in lengths:
+                n.zero_()  # type: ignore[union-attr]
+        else:
+            self.cache.reset()
+
+    def prefill(self, ids: Any) -> None:
+        self._rewind()
+        logits = self.model(
+            input_ids=ids, past_key_values=self.cache, use_cache=True, logits_to_keep=1
+        ).logits
+        self.tok.copy_(logits[:, -1].argmax(-1, keepdim=True))
+        self.out[:, :1].copy_(self.tok)
+        self.step_idx.fill_(1)
+
+    def _step(self) -> None:
+        logits = self.model(input_ids=self.tok, past_key_values=self.cache, use_cache=True).logits
+        nxt = logits[:, -1].argmax(-1, keepdim=True)
+        self.tok.copy_(nxt)
+        self.out.index_copy_(1, self.step_idx, nxt)
+        self.step_idx.add_(1)
+
+    def capture(self, ids: Any) -> None:
+        import torch
+
+        self.prefill(ids)
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                self.step_fn()
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.step_fn()
+
+    def generate(self, ids: Any, steps: int | None = None) -> Any:
+        """Prefill ``ids`` and decode; ``steps`` tokens in all (default ``new_tokens``)."""
+        steps = self.new_tokens if steps is None else steps
+        if self.use_graph and self.graph is None:
+            self.capture(ids)
+        self.prefill(ids)
+        for _ in range(steps - 1):
+            if self.graph is not None:
+                self.graph.replay()
+            else:
+                self.step_fn()
+        return self.out[:, :steps]
+
+
+def measure_decode(
+    model: Any,
+    batch: int,
+    prompt_len: int,
+    new_tokens: int,
+    mode: str,
+    device: Any,
+    warmup: int,
+    repeats: int,
+    seed: int = 0,
+) -> dict[str, Any]:
+    import torch
+
+    ids = random_ids(batch, prompt_len, _vocab(model), seed, device)
+    peak_memory_reset(device)
+    with torch.inference_mode():
+        if mode == "eager":
+            first = lambda: eager_generate(model, ids, 1)  # noqa: E731
+            full = lambda: eager_generate(model, ids, new_tokens)  # noqa: E731
+        else:
+            dec = StaticDecoder(
+                model,
+                batch,
+                prompt_len,
+                new_tokens,
+                use_graph=is_cuda(device),
+                compile=mode == "graph" and is_cuda(device),
+            )
+            first = lambda: dec.generate(ids, 1)  # noqa: E731
+            full = lambda: dec.generate(ids)  # noqa: E731
+        ttft = measure(first, device, max(warmup, 1), repeats)
+        total = measure(full, device, max(warmup, 1), repeats)
+    total_s = total.median_ms / 1e3
+    return {
+        "batch": batch,
+        "prompt_len": prompt_len,
+        "new_tokens": new_tokens,
+        "mode": mode,
+        "graph": mode != "eager" and is_cuda(device),
+        "compiled": mode == "graph" and is_cuda(device),
+        "ttft": ttft.to_dict(),
+        "total": total.to_dict(),
+        "ttft_ms": ttft.median_ms,
+        "tpot_ms": max(total.median_ms - ttft.median_ms, 0.0) / (new_tokens - 1),
+        "tokens_per_s": batch * new_tokens / total_s,
+        "peak_memory_bytes": peak_memory_bytes(device),
+    }
