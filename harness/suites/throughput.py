@@ -15,7 +15,7 @@ only, as generation needs). Decode is greedy generation of exactly ``new_tokens`
 On CPU both graph modes run the same static-cache loop, uncompiled and without a graph.
 
 For a method other than dense the unmodified model (sharing the method's weights) is timed in
-the same process, shape and mode, prefill in alternating rounds, and each task also stores
+the same process, shape and mode, in alternating rounds (``rounds``), and each task also stores
 ``speedup`` (tokens/s over dense). TTFT is the median time of prefill plus the first token; time per output token is
 ``(total - TTFT) / (new_tokens - 1)``; tokens/s is ``B x new_tokens / total``. Every figure is a
 median over timed repeats after warm-up (p90 and the samples go to the artifact). Works on
@@ -39,6 +39,7 @@ from harness.suites.throughput_measure import (  # noqa: F401 - re-exported for 
     StaticDecoder,
     eager_generate,
     measure_decode,
+    measure_decode_sides,
     measure_prefill,
     measure_prefill_sides,
     prefill_forward,
@@ -181,12 +182,18 @@ class ThroughputSuite(Suite):
                     b, mode = args
                     p, n = grid["prompt_len"], grid["new_tokens"]
                     task = f"decode-{mode}/b{b}p{p}n{n}"
-                    recs = {
-                        name: measure_decode(
-                            m, b, p, n, mode, device, 1, config.decode_repeats, ctx.seed
-                        )
-                        for name, m in sides.items()
-                    }
+                    recs = measure_decode_sides(
+                        sides,
+                        b,
+                        p,
+                        n,
+                        mode,
+                        device,
+                        1,
+                        config.decode_repeats,
+                        config.rounds,
+                        ctx.seed,
+                    )
                     rec = recs["method"]
                     reps = rec["total"]["repeats"]
                     results += [

@@ -196,39 +196,70 @@ def measure_decode(
     repeats: int,
     seed: int = 0,
 ) -> dict[str, Any]:
+    return measure_decode_sides(
+        {"model": model}, batch, prompt_len, new_tokens, mode, device, warmup, repeats, 1, seed
+    )["model"]
+
+
+def measure_decode_sides(
+    models: dict[str, Any],
+    batch: int,
+    prompt_len: int,
+    new_tokens: int,
+    mode: str,
+    device: Any,
+    warmup: int,
+    repeats: int,
+    rounds: int = 1,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Decode records of several models on the same prompt, timed in alternating rounds.
+
+    Each round warms every side up (at least once: a graph mode captures there) and times
+    ``ceil(repeats / rounds)`` first-token and full generations of each; samples are pooled.
+    """
     import torch
 
-    ids = random_ids(batch, prompt_len, _vocab(model), seed, device)
-    peak_memory_reset(device)
-    with torch.inference_mode():
+    ids = random_ids(batch, prompt_len, _vocab(next(iter(models.values()))), seed, device)
+    use_graph = mode != "eager" and is_cuda(device)
+    compiled = mode == "graph" and is_cuda(device)
+    per_round = -(-repeats // rounds)
+    fns: dict[str, tuple[Any, Any]] = {}
+    for name, model in models.items():
         if mode == "eager":
-            first = lambda: eager_generate(model, ids, 1)  # noqa: E731
-            full = lambda: eager_generate(model, ids, new_tokens)  # noqa: E731
-        else:
-            dec = StaticDecoder(
-                model,
-                batch,
-                prompt_len,
-                new_tokens,
-                use_graph=is_cuda(device),
-                compile=mode == "graph" and is_cuda(device),
+            fns[name] = (
+                lambda m=model: eager_generate(m, ids, 1),
+                lambda m=model: eager_generate(m, ids, new_tokens),
             )
-            first = lambda: dec.generate(ids, 1)  # noqa: E731
-            full = lambda: dec.generate(ids)  # noqa: E731
-        ttft = measure(first, device, max(warmup, 1), repeats)
-        total = measure(full, device, max(warmup, 1), repeats)
-    total_s = total.median_ms / 1e3
-    return {
-        "batch": batch,
-        "prompt_len": prompt_len,
-        "new_tokens": new_tokens,
-        "mode": mode,
-        "graph": mode != "eager" and is_cuda(device),
-        "compiled": mode == "graph" and is_cuda(device),
-        "ttft": ttft.to_dict(),
-        "total": total.to_dict(),
-        "ttft_ms": ttft.median_ms,
-        "tpot_ms": max(total.median_ms - ttft.median_ms, 0.0) / (new_tokens - 1),
-        "tokens_per_s": batch * new_tokens / total_s,
-        "peak_memory_bytes": peak_memory_bytes(device),
-    }
+        else:
+            dec = StaticDecoder(model, batch, prompt_len, new_tokens, use_graph, compiled)
+            fns[name] = (lambda d=dec: d.generate(ids, 1), lambda d=dec: d.generate(ids))
+    first_ms: dict[str, list[float]] = {name: [] for name in models}
+    total_ms: dict[str, list[float]] = {name: [] for name in models}
+    peaks: dict[str, int | None] = {name: None for name in models}
+    with torch.inference_mode():
+        for _ in range(rounds):
+            for name, (first, full) in fns.items():
+                peak_memory_reset(device)
+                first_ms[name] += measure(first, device, max(warmup, 1), per_round).samples_ms
+                total_ms[name] += measure(full, device, max(warmup, 1), per_round).samples_ms
+                peak = peak_memory_bytes(device)
+                peaks[name] = peak if peaks[name] is None else max(peaks[name] or 0, peak or 0)
+    out = {}
+    for name in models:
+        ttft, total = TimingStats(tuple(first_ms[name])), TimingStats(tuple(total_ms[name]))
+        out[name] = {
+            "batch": batch,
+            "prompt_len": prompt_len,
+            "new_tokens": new_tokens,
+            "mode": mode,
+            "graph": use_graph,
+            "compiled": compiled,
+            "ttft": ttft.to_dict(),
+            "total": total.to_dict(),
+            "ttft_ms": ttft.median_ms,
+            "tpot_ms": max(total.median_ms - ttft.median_ms, 0.0) / (new_tokens - 1),
+            "tokens_per_s": batch * new_tokens / (total.median_ms / 1e3),
+            "peak_memory_bytes": peaks[name],
+        }
+    return out

@@ -10,6 +10,7 @@ from harness.suites.throughput import (
     ThroughputConfig,
     ThroughputSuite,
     eager_generate,
+    measure_decode_sides,
     measure_prefill,
     measure_prefill_sides,
     random_ids,
@@ -203,3 +204,13 @@ def test_prefill_sides_alternate_rounds_and_speedup_follows_the_slow_side():
     assert not off.wants_baseline()
     out = off.run(lm, SuiteContext(baseline=dense))
     assert all(r.metric != "speedup" for r in out.results) and out.info["baseline"] == "none"
+
+
+def test_decode_sides_alternate_rounds_on_the_same_prompt():
+    model, log = tiny_model("llama", 2), []
+    sides = {"dense": _Recorder(model, "d", 0.0, log), "method": _Recorder(model, "m", 0.0, log)}
+    recs = measure_decode_sides(sides, 1, 4, 3, "graph", "cpu", 1, 3, rounds=2)
+    runs = [c for i, c in enumerate(log) if i == 0 or log[i - 1] != c]
+    assert "".join(runs) == "dmdm"  # every call of a side within a round comes together
+    assert recs["dense"]["total"]["repeats"] == recs["method"]["total"]["repeats"] == 4
+    assert recs["dense"]["graph"] is False and recs["method"]["mode"] == "graph"
