@@ -11,9 +11,10 @@ reference's own functions, so only the attention kernel differs.
 
 The fast path covers the prefill case the throughput numbers are about: no padding mask, no
 KV cache, no sliding window, no logit soft-capping, ``unselected_kv=true``. Anything else runs
-the reference forward unchanged. OrthoRank's ``kernel`` option picks it: ``flex`` (this
-attention), ``fused`` (also RoPE with its row gather, the block-mask indices, residual + RMSNorm
-and SiLU x up compiled into fused kernels on CUDA) and ``auto`` (``fused`` on CUDA).
+the reference forward unchanged. OrthoRank's ``kernel`` option picks it: ``flex`` is this
+module; ``fused`` (``auto`` on CUDA) is ``methods.orthorank_fused``, which compiles the whole
+Llama-style layer into two regions and falls back to ``fast_forward(fused=True)`` here (RoPE,
+the block-mask indices, residual + RMSNorm and SiLU x up compiled one by one) for the others.
 """
 
 from __future__ import annotations

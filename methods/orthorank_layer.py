@@ -77,12 +77,14 @@ def _selective_method(self: Any, hidden_states: Any, *args: Any, **kwargs: Any) 
     if args:
         raise TypeError("orthorank: decoder layers take their arguments by keyword")
     settings = self.orthorank
-    if settings.kernel != "reference":
+    if settings.kernel == "fused":
+        from methods.orthorank_fused import fused_forward
+
+        return fused_forward(self, settings, hidden_states, **kwargs)
+    if settings.kernel == "flex":
         from methods.orthorank_fast import fast_forward
 
-        return fast_forward(
-            self, settings, hidden_states, fused=settings.kernel == "fused", **kwargs
-        )
+        return fast_forward(self, settings, hidden_states, **kwargs)
     return selective_forward(self, settings, hidden_states, **kwargs)
 
 

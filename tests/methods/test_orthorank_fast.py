@@ -28,6 +28,22 @@ def flex_calls(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def region_calls(monkeypatch):
+    """Counts calls of the two-region fused layer (``methods.orthorank_fused``)."""
+    from methods import orthorank_fused as ofu
+
+    calls = []
+    real = ofu.attend_and_finish
+
+    def spy(*args, **kwargs):
+        calls.append(args[3].shape)  # q: [B, H, K, D]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ofu, "attend_and_finish", spy)
+    return calls
+
+
 def selective_pair(model_type: str, layers: str = "1,2", keep: float = 0.4, **overrides):
     model = tiny_model(model_type, 4, **{**FLEX_SIZES, **overrides})
     model.config._attn_implementation = "sdpa"
@@ -165,7 +181,7 @@ def apply_orthorank(model, **params):
 
 
 @pytest.mark.parametrize("kernel", ["flex", "fused"])
-def test_kernel_option_runs_the_fast_path_through_the_registry(kernel, flex_calls):
+def test_kernel_option_runs_the_fast_path_through_the_registry(kernel, flex_calls, region_calls):
     """``kernel=flex|fused`` on the method config: same tokens, same function as the reference."""
     base = tiny_model("llama", 4, **FLEX_SIZES)
     base.config._attn_implementation = "sdpa"
@@ -177,7 +193,7 @@ def test_kernel_option_runs_the_fast_path_through_the_registry(kernel, flex_call
     with torch.inference_mode():
         a = ref.model(input_ids=ids, use_cache=False).logits
         b = out.model(input_ids=ids, use_cache=False).logits
-    assert len(flex_calls) == 2
+    assert len(flex_calls if kernel == "flex" else region_calls) == 2  # one per selective layer
     assert 0 < rel(b, a) < 1e-5  # a different attention kernel (not the same code), same result
 
 
@@ -224,3 +240,44 @@ def test_selective_prefill_never_waits_for_the_gpu(kernel):
                 layer(h, position_embeddings=pos)
         finally:
             torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen2", "qwen3"])
+def test_fused_layer_equals_reference_and_covers_llama_style_layers(model_type, region_calls):
+    """Two regions (uncompiled on CPU) compute the reference's function; Qwen3 (q/k norms)
+    takes the per-op fused path instead."""
+    base = tiny_model(model_type, 4, **FLEX_SIZES)
+    base.config._attn_implementation = "sdpa"
+    params = dict(layers="1,2", keep_ratio=0.33)
+    ref = apply_orthorank(copy.deepcopy(base), **params, kernel="reference").model
+    fused = apply_orthorank(copy.deepcopy(base), **params, kernel="fused").model
+    ids = torch.randint(3, 96, (2, 300), generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        a = ref(input_ids=ids, use_cache=False).logits
+        b = fused(input_ids=ids, use_cache=False).logits
+    assert rel(b, a) < 1e-5
+    expected = 0 if model_type == "qwen3" else 2
+    assert len(region_calls) == expected
+    if expected:
+        assert region_calls[0][2] == 99  # ceil(0.33 x 300) selected queries
+
+
+@cuda
+def test_fused_regions_compile_once_for_every_layer():
+    """Weights are region inputs, so all selective layers share one graph per shape."""
+    import torch._dynamo
+
+    from methods import orthorank_fused as ofu
+
+    torch._dynamo.reset()
+    ofu._compiled.clear()
+    model = tiny_model("llama", 5, **FLEX_SIZES).to("cuda", torch.bfloat16)
+    model.config._attn_implementation = "sdpa"
+    out = apply_orthorank(model, layers="1,2,3", keep_ratio=0.33, kernel="fused")
+    ids = torch.randint(3, 96, (1, 384), device="cuda")
+    with torch.inference_mode():
+        out.model(input_ids=ids, use_cache=False)  # first layer compiles both regions
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            out.model(input_ids=ids, use_cache=False)
+            out.model(input_ids=ids + 1, use_cache=False)
+    assert set(ofu._compiled) == {"select", "finish"}
