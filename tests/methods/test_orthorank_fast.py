@@ -164,15 +164,20 @@ def test_fused_tail_and_rope_equal_reference(model_type):
 
 
 @cuda
-def test_compiled_fused_matches_reference_on_gpu():
-    ref, fused = selective_pair("llama", layers="1,2,3", keep=0.33, **FLEX_SIZES)
-    of.install(fused, fused=True)
-    ref, fused = ref.to("cuda", torch.bfloat16), fused.to("cuda", torch.bfloat16)
+@pytest.mark.parametrize("fused_kernel", [False, True])
+def test_fast_kernels_in_bf16_are_as_accurate_as_the_reference(fused_kernel):
+    """Against the reference in float32 (the truth), the bf16 fast path errs no more than the
+    bf16 reference does (up to a bf16 kernel change)."""
+    ref, fast = selective_pair("llama", layers="1,2,3", keep=0.33, **FLEX_SIZES)
+    of.install(fast, fused=fused_kernel)
+    truth = copy.deepcopy(ref).to("cuda", torch.float32)
+    ref, fast = ref.to("cuda", torch.bfloat16), fast.to("cuda", torch.bfloat16)
     ids = torch.randint(3, 96, (2, 300), device="cuda")
     with torch.inference_mode():
+        t = truth(input_ids=ids, use_cache=False).logits
         a = ref(input_ids=ids, use_cache=False).logits.float()
-        b = fused(input_ids=ids, use_cache=False).logits.float()
-    assert rel(b, a) < 2e-2
+        b = fast(input_ids=ids, use_cache=False).logits.float()
+    assert rel(b, t) < 1.5 * rel(a, t) + 5e-3, (rel(b, t), rel(a, t))
 
 
 def apply_orthorank(model, **params):
@@ -277,5 +282,5 @@ def test_fused_regions_compile_once_for_every_layer():
     ids = torch.randint(3, 96, (1, 384), device="cuda")
     with torch.inference_mode(), torch._dynamo.config.patch(error_on_recompile=True):
         out.model(input_ids=ids, use_cache=False)  # layer 1 compiles; 2 and 3 must reuse it
-        out.model(input_ids=ids + 1, use_cache=False)
+        out.model(input_ids=torch.randint(3, 96, (1, 384), device="cuda"), use_cache=False)
     assert set(ofu._compiled) == {"select", "finish"}
