@@ -149,7 +149,8 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         raise InvalidInput(
             f"cannot load model {spec.source!r}: {str(exc).splitlines()[0]}"
         ) from exc
-    model.to(device).eval()
+    model.to(device)  # type: ignore[arg-type]  # transformers types its wrapped .to() oddly
+    model.eval()
     layers = decoder_layers(model)  # fails clearly for unsupported architectures
     info = {
         "model_type": model.config.model_type,

@@ -78,6 +78,9 @@ def dense_candidates(
     return [int(i) for i in [*first, *rest]]
 
 
+DERIVED_SPEEDUP = "Speedup over dense (tokens/s ratio, dense run)"  # marks rows made here
+
+
 def with_speedup(results: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Add ``speedup`` rows: a throughput task's tokens/s over the same model's dense run on
     the same device (dense itself gets 1.0). No dense run on that device: no speedup.
@@ -111,7 +114,7 @@ def with_speedup(results: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
                 "n": None,
                 "unit": "×",
                 "higher_is_better": True,
-                "display_name": "Speedup over dense (tokens/s ratio)",
+                "display_name": DERIVED_SPEEDUP,
             }  # fmt: skip
         )
     if not extra:

@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from leaderboard import access, details, widgets
-from leaderboard.columns import SPEEDUP, MetricColumn, ordered
+from leaderboard.columns import MetricColumn, ordered
+from leaderboard.frames import DERIVED_SPEEDUP
 
 STATE_COLORS = {"kept": "#c9d6e3", "removed": "#d1495b", "token-selective": "#edae49"}
 
@@ -56,7 +57,7 @@ def _results_table(rows: pd.DataFrame) -> pd.DataFrame:
                 "n": r.n,
                 "unit": col.unit,
                 "better": "↑ higher" if col.higher_is_better else "↓ lower",
-                "source": "derived" if col.metric == SPEEDUP else "stored",
+                "source": "derived" if r.display_name == DERIVED_SPEEDUP else "stored",
             }  # fmt: skip
         )
     return pd.DataFrame(out)
