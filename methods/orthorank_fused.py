@@ -30,14 +30,13 @@ from methods.orthorank_fast import (
     BLOCK,
     _fast_ok,
     _fusable_tail,
+    _fused,
     block_indices,
     fast_forward,
     rope,
     silu_mul,
 )
 from methods.orthorank_layer import _SINK_KEY, _take_rows, keep_count
-
-_compiled: dict[str, Any] = {}
 
 
 def rms_norm(h: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -142,14 +141,6 @@ def fusable_layer(layer: Any, settings: Any) -> bool:
     )
 
 
-def _region(name: str, fn: Any, device: torch.device) -> Any:
-    if device.type != "cuda":
-        return fn
-    if name not in _compiled:
-        _compiled[name] = torch.compile(fn, dynamic=False)
-    return _compiled[name]
-
-
 def fused_forward(
     layer: Any,
     settings: Any,
@@ -184,7 +175,7 @@ def fused_forward(
     keep = keep_count(settings.keep_ratio, hidden_states.shape[1])
     w = _weights(layer)
     cos, sin = position_embeddings
-    idx, h_sel, q, k, v, rows_p, *blocks = _region("select", select_and_project, dev)(
+    idx, h_sel, q, k, v, rows_p, *blocks = _fused("select", select_and_project, dev)(
         hidden_states,
         cos,
         sin,
@@ -207,6 +198,6 @@ def fused_forward(
         mask = BlockMask.from_kv_blocks(*blocks, **kwargs_bm, compute_q_blocks=False)
     except TypeError:  # older torch without compute_q_blocks
         mask = BlockMask.from_kv_blocks(*blocks, **kwargs_bm)
-    return _region("finish", attend_and_finish, dev)(
+    return _fused("finish", attend_and_finish, dev)(
         hidden_states, idx, h_sel, q, k, v, mask, w, attn.scaling
     )

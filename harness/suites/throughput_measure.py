@@ -37,6 +37,31 @@ def measure_prefill(
     return measure_prefill_sides({"model": model}, batch, seq_len, device, warmup, repeats)["model"]
 
 
+def alternate_rounds(
+    sides: dict[str, tuple[Any, ...]], device: Any, warmup: int, repeats: int, rounds: int
+) -> tuple[dict[str, list[TimingStats]], dict[str, int | None]]:
+    """Time each side's callables in alternating rounds; samples pooled per side and callable.
+
+    Each round warms every callable up and times ``ceil(repeats / rounds)`` calls of it, side
+    after side, so slow drifts (clocks, temperature, other tenants) hit every side alike.
+    Returns the pooled stats (in the order of each side's callables) and each side's peak
+    memory (None off CUDA).
+    """
+    per_round = -(-repeats // rounds)
+    samples = {name: [[] for _ in fns] for name, fns in sides.items()}
+    peaks: dict[str, int | None] = dict.fromkeys(sides)
+    for _ in range(rounds):
+        for name, fns in sides.items():
+            peak_memory_reset(device)
+            for pool, fn in zip(samples[name], fns, strict=True):
+                pool += measure(fn, device, warmup, per_round).samples_ms
+            peak = peak_memory_bytes(device)
+            if peak is not None:
+                peaks[name] = max(peaks[name] or 0, peak)
+    stats = {name: [TimingStats(tuple(p)) for p in pools] for name, pools in samples.items()}
+    return stats, peaks
+
+
 def measure_prefill_sides(
     models: dict[str, Any],
     batch: int,
@@ -47,28 +72,16 @@ def measure_prefill_sides(
     rounds: int = 1,
     seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
-    """Prefill records of several models on the same ids, timed in alternating rounds.
-
-    Each round warms every model up and times ``ceil(repeats / rounds)`` calls of each, so slow
-    drifts (clocks, temperature) hit every side alike; samples are pooled per model.
-    """
+    """Prefill records of several models on the same ids, timed by ``alternate_rounds``."""
     import torch
 
     ids = random_ids(batch, seq_len, _vocab(next(iter(models.values()))), seed, device)
-    per_round = -(-repeats // rounds)
-    samples: dict[str, list[float]] = {name: [] for name in models}
-    peaks: dict[str, int | None] = {name: None for name in models}
     with torch.inference_mode():
-        for _ in range(rounds):
-            for name, model in models.items():
-                peak_memory_reset(device)
-                stats = measure(lambda: prefill_forward(model, ids), device, warmup, per_round)  # noqa: B023
-                samples[name] += stats.samples_ms
-                peak = peak_memory_bytes(device)
-                peaks[name] = peak if peaks[name] is None else max(peaks[name] or 0, peak or 0)
+        fns = {name: (lambda m=m: prefill_forward(m, ids),) for name, m in models.items()}
+        pooled, peaks = alternate_rounds(fns, device, warmup, repeats, rounds)
     out = {}
     for name in models:
-        stats = TimingStats(tuple(samples[name]))
+        stats = pooled[name][0]
         out[name] = {
             "batch": batch,
             "seq_len": seq_len,
@@ -213,17 +226,13 @@ def measure_decode_sides(
     rounds: int = 1,
     seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
-    """Decode records of several models on the same prompt, timed in alternating rounds.
-
-    Each round warms every side up (at least once: a graph mode captures there) and times
-    ``ceil(repeats / rounds)`` first-token and full generations of each; samples are pooled.
-    """
+    """Decode records of several models on the same prompt, timed by ``alternate_rounds``:
+    first-token and full generations, warmed up at least once (a graph mode captures there)."""
     import torch
 
     ids = random_ids(batch, prompt_len, _vocab(next(iter(models.values()))), seed, device)
     use_graph = mode != "eager" and is_cuda(device)
     compiled = mode == "graph" and is_cuda(device)
-    per_round = -(-repeats // rounds)
     fns: dict[str, tuple[Any, Any]] = {}
     for name, model in models.items():
         if mode == "eager":
@@ -234,20 +243,11 @@ def measure_decode_sides(
         else:
             dec = StaticDecoder(model, batch, prompt_len, new_tokens, use_graph, compiled)
             fns[name] = (lambda d=dec: d.generate(ids, 1), lambda d=dec: d.generate(ids))
-    first_ms: dict[str, list[float]] = {name: [] for name in models}
-    total_ms: dict[str, list[float]] = {name: [] for name in models}
-    peaks: dict[str, int | None] = {name: None for name in models}
     with torch.inference_mode():
-        for _ in range(rounds):
-            for name, (first, full) in fns.items():
-                peak_memory_reset(device)
-                first_ms[name] += measure(first, device, max(warmup, 1), per_round).samples_ms
-                total_ms[name] += measure(full, device, max(warmup, 1), per_round).samples_ms
-                peak = peak_memory_bytes(device)
-                peaks[name] = peak if peaks[name] is None else max(peaks[name] or 0, peak or 0)
+        pooled, peaks = alternate_rounds(fns, device, max(warmup, 1), repeats, rounds)
     out = {}
     for name in models:
-        ttft, total = TimingStats(tuple(first_ms[name])), TimingStats(tuple(total_ms[name]))
+        ttft, total = pooled[name]
         out[name] = {
             "batch": batch,
             "prompt_len": prompt_len,
