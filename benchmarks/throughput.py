@@ -13,6 +13,10 @@ Sections (``--sections``):
 
 Runs on whatever device it finds (CPU runs use ``--tiny``-sized shapes). Prints a table and a
 final JSON line; ``--out`` writes the JSON with provenance.
+
+    python benchmarks/throughput.py --model config:llama-2-7b --sections ceilings,prefill,decode \
+        --orthorank "sparsity=0.2;layers=last" --orthorank-kernels auto,reference --out run.json
+    python benchmarks/throughput.py --tiny --prefill 1x64 --decode 1x16x8   # CPU smoke run
 """
 
 from __future__ import annotations
