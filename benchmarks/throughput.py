@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness import random_models  # noqa: E402
 from harness.models import same_weights_copy  # noqa: E402
 from harness.suites import throughput as tp  # noqa: E402
+from harness.suites.throughput_measure import alternate_rounds  # noqa: E402
 from harness.timing import TimingStats, measure, synchronize  # noqa: E402
 from methods.layers import num_decoder_layers, remove_layers, text_config  # noqa: E402
 
@@ -108,47 +109,41 @@ def prefill_flops(config: Any, batch: int, seq: int, layers: int) -> float:
 def alternate(
     fns: dict[str, Any], device: str, warmup: int, repeats: int, rounds: int
 ) -> dict[str, TimingStats]:
-    """Time each fn in alternating rounds; samples are pooled per name."""
-    pooled: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            pooled[name] += list(measure(fn, device, warmup, repeats).samples_ms)
-    return {k: TimingStats(tuple(v)) for k, v in pooled.items()}
+    """Time each fn in alternating rounds, ``repeats`` calls per round; pooled per name."""
+    sides = {name: (fn,) for name, fn in fns.items()}
+    stats, _ = alternate_rounds(sides, device, warmup, repeats * rounds, rounds)
+    return {name: pooled[0] for name, pooled in stats.items()}
 
 
 def section_prefill(models: dict[str, Any], shapes, device, args) -> list[dict[str, Any]]:
     import torch
 
     rows = []
-    vocab = text_config(models["dense"]).vocab_size
     for b, t in shapes:
-        ids = tp.random_ids(b, t, vocab, 0, device)
-        fns = {
-            name: (lambda m=m, ids=ids: tp.prefill_forward(m, ids)) for name, m in models.items()
-        }
         try:
-            with torch.inference_mode():
-                stats = alternate(fns, device, args.warmup, args.repeats, args.rounds)
+            recs = tp.measure_prefill_sides(
+                models, b, t, device, args.warmup, args.repeats * args.rounds, args.rounds
+            )
         except torch.cuda.OutOfMemoryError as exc:
             rows.append(
                 {"batch": b, "seq_len": t, "error": f"out of memory: {str(exc).splitlines()[0]}"}
             )
             torch.cuda.empty_cache()
             continue
-        dense_ms = stats["dense"].median_ms
-        for name, st in stats.items():
+        dense_ms = recs["dense"]["median_ms"]
+        for name, rec in recs.items():
             rows.append(
                 {
                     "section": "prefill",
                     "variant": name,
-                    "batch": b,
-                    "seq_len": t,
-                    **st.to_dict(),
-                    "tokens_per_s": b * t / (st.median_ms / 1e3),
-                    "speedup": dense_ms / st.median_ms,
+                    **rec,
+                    "speedup": dense_ms / rec["median_ms"],
                 }
             )
-        log(f"prefill {b}x{t}: " + ", ".join(f"{k} {v.median_ms:.2f} ms" for k, v in stats.items()))
+        log(
+            f"prefill {b}x{t}: "
+            + ", ".join(f"{k} {v['median_ms']:.2f} ms" for k, v in recs.items())
+        )
     return rows
 
 

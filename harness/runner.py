@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import skipbench
 from harness.data import DataSource
-from harness.models import LoadedModel, ModelSpec, load_model
+from harness.models import (
+    LoadedModel,
+    ModelSpec,
+    load_model,
+    same_weights_copy,
+    weight_versions,
+    weights_untouched,
+)
 from harness.suites.base import ProgressFn, Suite, SuiteContext, build_suite
 from methods.base import ApplyContext, Method
 from methods.layers import num_decoder_layers
@@ -191,23 +198,18 @@ def _execute_loaded(
             from harness.calibration import calibration_ids
 
             calibration, calib_record = calibration_ids(calib_spec, lm.tokenizer, spec.calib_source)
-        baseline, versions = None, None
+        baseline, versions = None, {}
         if method.name != "dense" and any(
             s.wants_baseline() for s in prepared.suites if s.name not in done
         ):
-            from harness.models import same_weights_copy, weight_versions
-
             baseline, versions = same_weights_copy(lm.model), weight_versions(lm.model)
         t0 = time.perf_counter()
         outcome = method.apply(lm.model, ApplyContext(calibration=calibration, progress=progress))
         details = dict(outcome.details)
         details["apply_seconds"] = round(time.perf_counter() - t0, 3)
-        if baseline is not None and versions is not None:
-            from harness.models import weights_untouched
-
-            if not weights_untouched(baseline, versions):  # shared weights changed: no dense
-                baseline = None
-                details["baseline"] = "none: the method modified weights in place"
+        if baseline is not None and not weights_untouched(baseline, versions):
+            baseline = None  # the shared weights changed in place: the copy is no longer dense
+            details["baseline"] = "none: the method modified weights in place"
         if calib_record is not None:
             details["calibration"] = calib_record
         lm.model = outcome.model

@@ -86,23 +86,26 @@ def position_block_mask(
     Returns the mask and the padded query length. ``fused=True`` builds the index tensors in
     one compiled kernel on CUDA instead of about a dozen small ones (integers: same values).
     """
-    from torch.nn.attention.flex_attention import BlockMask
-
     build = _fused("block_indices", block_indices, rows.device) if fused else block_indices
-    rows_p, *args = build(rows, kv_len, block)
-    q_pad, nkb = rows_p.shape[1], math.ceil(kv_len / block)
+    rows_p, *blocks = build(rows, kv_len, block)
+    return assemble_block_mask(rows_p, blocks, block), rows_p.shape[1]
+
+
+def assemble_block_mask(rows_p: torch.Tensor, blocks: list[torch.Tensor], block: int) -> Any:
+    """The BlockMask object from ``block_indices``'s output (host work only, no kernels)."""
+    from torch.nn.attention.flex_attention import BlockMask
 
     def mask_mod(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
         return kv_idx <= rows_p[b, q_idx]
 
+    kv_pad = blocks[1].shape[-1] * block  # kv block indices: [B, 1, q_blocks, kv_blocks]
     kwargs: dict[str, Any] = dict(
-        BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(q_pad, nkb * block)
+        BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(rows_p.shape[1], kv_pad)
     )
     try:
-        mask = BlockMask.from_kv_blocks(*args, **kwargs, compute_q_blocks=False)
+        return BlockMask.from_kv_blocks(*blocks, **kwargs, compute_q_blocks=False)
     except TypeError:  # older torch without compute_q_blocks
-        mask = BlockMask.from_kv_blocks(*args, **kwargs)
-    return mask, q_pad
+        return BlockMask.from_kv_blocks(*blocks, **kwargs)
 
 
 def flex_attend(
@@ -144,12 +147,17 @@ def rope_rows(
     return rope(x, _take_rows(cos, idx, bsz), _take_rows(sin, idx, bsz))
 
 
-def add_rmsnorm(residual: torch.Tensor, update: torch.Tensor, weight: torch.Tensor, eps: float):
-    """(h, norm(h)) with h = residual + update; Llama-style RMSNorm (float32 inside)."""
-    h = residual + update
+def rms_norm(h: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """Llama's RMSNorm: float32 inside, the weight applied in the input dtype."""
     x = h.float()
     x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
-    return h, weight * x.to(h.dtype)
+    return weight * x.to(h.dtype)
+
+
+def add_rmsnorm(residual: torch.Tensor, update: torch.Tensor, weight: torch.Tensor, eps: float):
+    """(h, norm(h)) with h = residual + update."""
+    h = residual + update
+    return h, rms_norm(h, weight, eps)
 
 
 def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ weights passed as tensors so every layer of a model shares one compiled graph pe
 2. ``attend_and_finish``: FlexAttention of the selected queries, o_proj, residual,
    post-attention RMSNorm, the SiLU-gated MLP and the scatter back.
 
-Between them only the BlockMask object is assembled (no GPU work). The formulas are the
+Between them only the BlockMask object is assembled (``assemble_block_mask``, no GPU work). The formulas are the
 reference's (``methods.orthorank_layer``); compiled kernels round differently, so on CUDA the
 output differs from the reference by a bf16 kernel change (and a near-tie at the top-k boundary
 may pick a different token). Off CUDA both regions run uncompiled, which the CPU tests compare
@@ -31,19 +31,15 @@ from methods.orthorank_fast import (
     _fast_ok,
     _fusable_tail,
     _fused,
+    assemble_block_mask,
     block_indices,
     fast_forward,
+    rms_norm,
     rope,
+    rope_rows,
     silu_mul,
 )
-from methods.orthorank_layer import _SINK_KEY, _take_rows, keep_count
-
-
-def rms_norm(h: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """Llama's RMSNorm: float32 inside, the weight applied in the input dtype."""
-    x = h.float()
-    x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
-    return weight * x.to(h.dtype)
+from methods.orthorank_layer import _SINK_KEY, keep_count, orthogonality_key
 
 
 def select_and_project(
@@ -60,10 +56,8 @@ def select_and_project(
     """Region 1: (idx, h_sel, q, k, v, rows_p, the block-mask index tensors...)."""
     bsz, q_len, dim = h.shape
     x = rms_norm(h, w["in_norm"], w["in_eps"])
-    dot = torch.bmm(x, x[:, :1].transpose(1, 2)).squeeze(-1).float()  # the sink is token 0
-    key = dot.abs() / torch.linalg.vector_norm(x, dim=-1, dtype=torch.float32).clamp_min(1e-30)
-    key = -key if reverse else key
-    key = key.scatter(1, torch.zeros(bsz, 1, dtype=torch.long, device=h.device), _SINK_KEY)
+    sink = torch.zeros(bsz, dtype=torch.long, device=h.device)  # no padding: token 0
+    key = orthogonality_key(x, sink, reverse).scatter(1, sink[:, None], _SINK_KEY)
     idx = key.topk(keep, dim=1, largest=False, sorted=False).indices.sort(dim=1).values
     gather_idx = idx[..., None].expand(-1, -1, dim)
     h_sel, x_sel = h.gather(1, gather_idx), x.gather(1, gather_idx)
@@ -71,7 +65,7 @@ def select_and_project(
     q = lin(x_sel, w["q"], w["q_bias"]).view(bsz, keep, heads, head_dim).transpose(1, 2)
     k = lin(x, w["k"], w["k_bias"]).view(bsz, q_len, kv_heads, head_dim).transpose(1, 2)
     v = lin(x, w["v"], w["v_bias"]).view(bsz, q_len, kv_heads, head_dim).transpose(1, 2)
-    q = rope(q, _take_rows(cos, idx, bsz), _take_rows(sin, idx, bsz))
+    q = rope_rows(q, cos, sin, idx)
     k = rope(k, cos, sin)
     return (idx, h_sel, q, k, v, *block_indices(idx, q_len, BLOCK))
 
@@ -166,8 +160,6 @@ def fused_forward(
             fused=True,
             **kwargs,
         )
-    from torch.nn.attention.flex_attention import BlockMask
-
     attn, dev = layer.self_attn, hidden_states.device
     cfg = attn.config
     heads = cfg.num_attention_heads
@@ -186,18 +178,7 @@ def fused_forward(
         kv_heads,
         attn.head_dim,
     )
-    kv_pad = blocks[1].shape[-1] * BLOCK
-
-    def mask_mod(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
-        return kv_idx <= rows_p[b, q_idx]
-
-    kwargs_bm: dict[str, Any] = dict(
-        BLOCK_SIZE=BLOCK, mask_mod=mask_mod, seq_lengths=(rows_p.shape[1], kv_pad)
-    )
-    try:
-        mask = BlockMask.from_kv_blocks(*blocks, **kwargs_bm, compute_q_blocks=False)
-    except TypeError:  # older torch without compute_q_blocks
-        mask = BlockMask.from_kv_blocks(*blocks, **kwargs_bm)
+    mask = assemble_block_mask(rows_p, blocks, BLOCK)
     return _fused("finish", attend_and_finish, dev)(
         hidden_states, idx, h_sel, q, k, v, mask, w, attn.scaling
     )

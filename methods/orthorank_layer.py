@@ -262,10 +262,15 @@ def _score(
     if settings.score == "random":
         gen = settings.generator(x.device, layer_idx)
         return torch.rand(x.shape[:2], generator=gen, device=x.device, dtype=torch.float32)
+    return orthogonality_key(x, sink, reverse=settings.score == "reverse")
+
+
+def orthogonality_key(x: torch.Tensor, sink: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    """``[B, T]`` float32 |x_i . x_sink| / |x_i| (negated for ``reverse``); ``sink`` is ``[B]``."""
     x_sink = x.gather(1, sink[:, None, None].expand(-1, 1, x.shape[-1]))  # [B, 1, D]
     dot = torch.bmm(x, x_sink.transpose(1, 2)).squeeze(-1).float()
     key = dot.abs_() / torch.linalg.vector_norm(x, dim=-1, dtype=torch.float32).clamp_min_(1e-30)
-    return key.neg_() if settings.score == "reverse" else key
+    return key.neg_() if reverse else key
 
 
 # ---------------------------------------------------------------------------------------------
