@@ -14,7 +14,7 @@ def skipbench(
     *args: str, env: dict | None = None, timeout: int = 300
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "skipbench.cli.main", *args],
+        [sys.executable, "-m", "cli.main", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -171,7 +171,7 @@ def test_methods_and_models_list():
 
 
 def test_cli_startup_does_not_import_torch():
-    code = "import sys; import skipbench.cli.main; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = "import sys; import cli.main; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False False"
 
@@ -179,7 +179,7 @@ def test_cli_startup_does_not_import_torch():
 def test_typer_exit_codes_propagate():
     code = (
         "import sys, typer\n"
-        "from skipbench.cli.main import app, main\n"
+        "from cli.main import app, main\n"
         "app.command('zz-exit')(lambda: (_ for _ in ()).throw(typer.Exit(3)))\n"
         "sys.argv = ['skipbench', 'zz-exit']\n"
         "main()\n"

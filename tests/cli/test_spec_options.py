@@ -1,6 +1,6 @@
 import pytest
 
-from skipbench.cli.spec_options import build_spec
+from cli.spec_options import build_spec
 from skipbench.errors import InvalidInput
 
 BASE = dict(

@@ -259,7 +259,7 @@ def test_cli_runs_both_suites_and_routes_tasks(tiny_model_dir, shared_data_dir):
     args = ["run", "--model", str(tiny_model_dir), "--suite", "zeroshot", "--suite", "longbench",
             "--task", "piqa", "--task", "trec", "--limit", "2", "--suite-set", "longbench.window=256", "--json"]  # fmt: skip
     out = subprocess.run(
-        [sys.executable, "-m", "skipbench.cli.main", *args],
+        [sys.executable, "-m", "cli.main", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -104,7 +104,7 @@ def test_identical_tokens_are_fully_aligned_and_sink_change_zero_for_identity_la
 
 def test_cli_stores_a_dense_analysis_run(tiny_model_dir, shared_data_dir, monkeypatch, capsys):
     from db.store import Store
-    from skipbench.cli.main import main
+    from cli.main import main
     from skipbench.settings import get_settings
 
     argv = [
@@ -146,7 +146,7 @@ def test_cli_stores_a_dense_analysis_run(tiny_model_dir, shared_data_dir, monkey
     [(["--task", "lambada"], "unknown task 'lambada'"), (["--limit", "0"], "limit=0")],
 )
 def test_cli_rejects_bad_input_in_one_line(tiny_model_dir, monkeypatch, capsys, extra, needle):
-    from skipbench.cli.main import main
+    from cli.main import main
 
     monkeypatch.setattr(
         sys, "argv", ["skipbench", "analyze", "sink", "--model", str(tiny_model_dir), *extra]

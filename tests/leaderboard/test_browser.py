@@ -94,7 +94,7 @@ def server(seeded, tmp_path):
     env = {**os.environ, "SKIPBENCH_DATABASE_URL": url}
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "skipbench.cli.main", "leaderboard", "--port", str(port)],
+        [sys.executable, "-m", "cli.main", "leaderboard", "--port", str(port)],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
     )  # fmt: skip
     try:

@@ -9,7 +9,7 @@ import sys
 
 def _skipbench(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "skipbench.cli.main", *args],
+        [sys.executable, "-m", "cli.main", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -31,7 +31,7 @@ def test_busy_port_exits_2():
 
 
 def test_cli_import_does_not_load_streamlit_or_pandas():
-    code = "import sys, skipbench.cli.main; print(sorted(m for m in ('streamlit', 'pandas', 'altair', 'torch') if m in sys.modules))"
+    code = "import sys, cli.main; print(sorted(m for m in ('streamlit', 'pandas', 'altair', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
 

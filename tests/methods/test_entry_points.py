@@ -93,12 +93,12 @@ def test_registry_finds_and_applies_the_plugin(plugin_site):
 
 
 def test_skipbench_run_uses_the_plugin(plugin_site, tiny_model_dir, shared_data_dir):
-    listing = _run(plugin_site, ["-m", "skipbench.cli.main", "methods"])
+    listing = _run(plugin_site, ["-m", "cli.main", "methods"])
     assert listing.returncode == 0, listing.stderr
     assert "every-kth" in listing.stdout
     args = [
         "-m",
-        "skipbench.cli.main",
+        "cli.main",
         "run",
         "--model",
         str(tiny_model_dir),

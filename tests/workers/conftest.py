@@ -139,7 +139,7 @@ class Service:
                 [
                     sys.executable,
                     "-c",
-                    "from skipbench.cli.main import main; main()",
+                    "from cli.main import main; main()",
                     "worker",
                     "--cpu",
                 ],
@@ -155,7 +155,7 @@ class Service:
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-c", "from skipbench.cli.main import main; main()", *args],
+            [sys.executable, "-c", "from cli.main import main; main()", *args],
             cwd=REPO,
             env=self.env(),
             capture_output=True,

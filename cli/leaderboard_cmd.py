@@ -67,7 +67,7 @@ def leaderboard(
     if demo:
         url = _demo_store(get_settings().home / "leaderboard-demo.db")
         env["SKIPBENCH_DATABASE_URL"] = url
-    from skipbench.cli.common import console
+    from cli.common import console
 
     console.print(f"leaderboard on http://{host}:{port} reading {_redact(url)} (Ctrl+C stops it)")
     sys.stdout.flush()

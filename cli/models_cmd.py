@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from skipbench.cli.common import console, err
+from cli.common import console, err
 
 models_app = typer.Typer(
     help="Offline model catalog (models shipped as PyPI wheels).", no_args_is_help=True

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from skipbench.cli.common import console, get_store, progress_bars
+from cli.common import console, get_store, progress_bars
 
 ModelOpt = Annotated[
     str, typer.Option("--model", "-m", help="hub id, local folder, .gguf file, or catalog name")
@@ -96,7 +96,7 @@ def run(
 ) -> None:
     """Evaluate MODEL with METHOD in this process, store the run, print its results."""
     from harness.runner import RunSpec, execute
-    from skipbench.cli.spec_options import build_spec
+    from cli.spec_options import build_spec
     from skipbench.errors import InvalidInput
 
     store = get_store()
@@ -144,7 +144,7 @@ def run(
 
 
 def _show(record: dict, as_json: bool) -> None:
-    from skipbench.cli.tables import print_runs
+    from cli.tables import print_runs
 
     print_runs([record], title=f"run {record['run_id']}")
     if as_json:
@@ -166,7 +166,7 @@ def results(
 ) -> None:
     """Show stored runs: one row per run, one column per task and metric."""
     from db.store import run_to_dict
-    from skipbench.cli.tables import print_runs, runs_to_csv
+    from cli.tables import print_runs, runs_to_csv
     from skipbench.errors import InvalidInput
 
     if fmt not in ("table", "csv", "json"):

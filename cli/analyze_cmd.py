@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from skipbench.cli.common import console, get_store, progress_bars
+from cli.common import console, get_store, progress_bars
 
 analyze_app = typer.Typer(
     help="Diagnostics of a model (stored as runs of the suite 'analysis').", no_args_is_help=True

@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from skipbench.cli.common import console, err
-from skipbench.cli.run_cmd import (
+from cli.common import console, err
+from cli.run_cmd import (
     BatchOpt,
     CalibOpt,
     DeviceOpt,
@@ -89,7 +89,7 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Queue an evaluation (same options as `run`) for the workers; same job twice = one job."""
-    from skipbench.cli.spec_options import build_spec
+    from cli.spec_options import build_spec
     from workers import service
     from workers.broker import BrokerUnavailable
     from workers.plugins import load_plugins
@@ -272,7 +272,7 @@ def _store_ready(url: str) -> None:
 def _follow(job_id: int):  # noqa: ANN202 -> Job
     """Poll the store until the job ends; a progress bar per suite; prints the outcome."""
     from db import jobs
-    from skipbench.cli.common import err_console, progress_bars
+    from cli.common import err_console, progress_bars
     from skipbench.settings import get_settings
 
     url = get_settings().db_url
@@ -297,7 +297,7 @@ def _follow(job_id: int):  # noqa: ANN202 -> Job
             time.sleep(1.0)
     if job.status == "succeeded" and job.run_id is not None:
         from db.store import Store, run_to_dict
-        from skipbench.cli.tables import print_runs
+        from cli.tables import print_runs
 
         store = Store(url)
         run = store.get_run(job.run_id)

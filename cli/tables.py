@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from skipbench.cli.common import console
+from cli.common import console
 
 _SHOWN_METRICS = {"perplexity", "acc", "acc_norm", "average", "score", "speedup", "tokens_per_s"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from skipbench.cli.common import console
+from cli.common import console
 
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from skipbench.cli import common
+from cli import common
 from skipbench.errors import InvalidInput
 
 app = typer.Typer(
@@ -22,16 +22,16 @@ app = typer.Typer(
 )
 
 # command modules (each registers on `app`)
-from skipbench.cli import db_cmd, models_cmd, run_cmd  # noqa: E402
+from cli import db_cmd, models_cmd, run_cmd  # noqa: E402
 
 for module in (run_cmd, models_cmd, db_cmd):
     module.register(app)
 
 for optional in ("analyze_cmd", "service_cmd", "leaderboard_cmd"):
     try:
-        mod = __import__(f"skipbench.cli.{optional}", fromlist=["register"])
+        mod = __import__(f"cli.{optional}", fromlist=["register"])
     except ModuleNotFoundError as exc:
-        if exc.name != f"skipbench.cli.{optional}":
+        if exc.name != f"cli.{optional}":
             raise
         continue
     mod.register(app)
