@@ -8,47 +8,27 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from skipbench.config import FrozenConfig
+from harness import catalog, random_models
+from harness.model_spec import Device, DType, LoadedModel, ModelSpec, ResolvedSource
 from skipbench.errors import InvalidInput
 
-DType = Literal["auto", "float32", "bfloat16", "float16"]
-Device = Literal["auto", "cpu", "cuda"]
+__all__ = [
+    "DType",
+    "Device",
+    "LoadedModel",
+    "ModelSpec",
+    "ResolvedSource",
+    "load_model",
+    "resolve_source",
+    "same_weights_copy",
+    "weight_versions",
+    "weights_untouched",
+]
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-@dataclass(frozen=True)
-class ModelSpec(FrozenConfig):
-    source: str = ""
-    revision: str | None = None
-    dtype: DType = "auto"
-    device: Device = "auto"
-    trust_remote_code: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.source:
-            raise InvalidInput(
-                "a model is required: a hub id, a local folder, a .gguf file or a catalog name"
-            )
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise InvalidInput(f"dtype={self.dtype!r}; allowed: auto, float32, bfloat16, float16")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise InvalidInput(f"device={self.device!r}; allowed: auto, cpu, cuda, cuda:N")
-
-
-@dataclass
-class LoadedModel:
-    model: Any
-    tokenizer: Any
-    spec: ModelSpec
-    info: dict[str, Any] = field(default_factory=dict)  # model_type, num_layers, params, hash, ...
-
-    @property
-    def device(self) -> Any:
-        return next(self.model.parameters()).device
 
 
 def resolve_device(device: str) -> str:
@@ -69,24 +49,9 @@ def resolve_dtype(dtype: str, device: str) -> Any:
     return getattr(torch, dtype)
 
 
-@dataclass(frozen=True)
-class ResolvedSource:
-    kind: Literal["folder", "gguf", "hub", "random"]
-    location: str  # folder, gguf path, hub id, or config name
-    display: str  # what the run records as model id
-
-
 def resolve_source(source: str) -> ResolvedSource:
     """Decide what ``source`` names, without loading anything."""
-    from harness import catalog
-
-    if source.startswith("config:"):
-        try:
-            from harness import random_models
-        except ModuleNotFoundError:
-            raise InvalidInput(
-                f"model {source!r}: random-weight configs are not available in this build"
-            ) from None
+    if source.startswith(random_models.PREFIX):
         return ResolvedSource("random", random_models.config_name(source), source)
     path = Path(source).expanduser()
     if path.suffix == ".gguf":
@@ -114,8 +79,6 @@ def resolve_source(source: str) -> ResolvedSource:
 
 def _folder_display(path: Path) -> str:
     """Catalog folders record their catalog name; other folders their absolute path."""
-    from harness import catalog
-
     name = catalog.name_of_folder(path)
     return name or str(path.resolve())
 
@@ -132,8 +95,6 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     if resolved.kind == "random":
-        from harness import random_models
-
         return random_models.load_random(spec, resolved, device, dtype)
     kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
     location = resolved.location

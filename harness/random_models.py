@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.model_spec import LoadedModel, ModelSpec, ResolvedSource
 from skipbench.errors import InvalidInput
 
 CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
@@ -101,10 +102,14 @@ class ByteTokenizer:
 
 
 def load_random(
-    spec: Any, resolved: Any, device: str, dtype: Any, seed: int = 0, **overrides: Any
-) -> Any:
-    """Build ``resolved.location`` (a config name) as a ``harness.models.LoadedModel``."""
-    from harness.models import LoadedModel
+    spec: ModelSpec,
+    resolved: ResolvedSource,
+    device: str,
+    dtype: Any,
+    seed: int = 0,
+    **overrides: Any,
+) -> LoadedModel:
+    """Build ``resolved.location`` (a config name) as a ``LoadedModel`` with random weights."""
     from methods.layers import decoder_layers
 
     name = resolved.location
