@@ -5,33 +5,23 @@ Write rules that keep the store trustworthy:
 - each suite's results (and artifacts) are written in one transaction, so a suite is either
   fully stored or not at all; a second write of the same suite is refused by the unique key;
 - readers that want finished numbers filter on ``status == "succeeded"``.
+
+A stored run has the columns of ``skipbench.records.RunRecord``; ``run_to_dict`` (re-exported
+from there) serializes a stored run or an unstored record alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from db.engine import session_scope, upgrade
 from db.models import Artifact, Result, Run, utcnow
+from skipbench.records import ResultRow, RunRecord, run_to_dict
 
-
-@dataclass(frozen=True)
-class ResultRow:
-    """What a suite hands to the store for one (task, metric)."""
-
-    suite: str
-    task: str
-    metric: str
-    value: float
-    higher_is_better: bool
-    stderr: float | None = None
-    n: int | None = None
-    unit: str = ""
-    display_name: str = ""
+__all__ = ["ResultRow", "Store", "SuiteAlreadyStored", "run_to_dict"]
 
 
 class SuiteAlreadyStored(RuntimeError):
@@ -47,9 +37,11 @@ class Store:
             upgrade(url)
 
     # -- runs -------------------------------------------------------------------------------
-    def create_run(self, **fields: Any) -> int:
+    def create_run(self, record: RunRecord | None = None, **fields: Any) -> int:
+        """A new ``running`` run from ``record``'s columns and/or ``fields`` (``job_id``, ...)."""
+        columns = {**(record.columns() if record is not None else {}), **fields}
         with session_scope(self.url) as s:
-            run = Run(status="running", **fields)
+            run = Run(status="running", **columns)
             s.add(run)
             s.flush()
             return run.id
@@ -141,51 +133,3 @@ class Store:
             return list(
                 s.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id))
             )
-
-
-def run_to_dict(run: Run, results: Sequence[Result]) -> dict[str, Any]:
-    """The JSON contract of ``skipbench run --json`` / ``results --format json``."""
-    return {
-        "run_id": run.id,
-        "status": run.status,
-        "error": run.error,
-        "created_at": run.created_at.isoformat() if run.created_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "model": {
-            "id": run.model_id,
-            "revision": run.model_revision,
-            "hash": run.model_hash,
-            "dtype": run.model_dtype,
-            "params": run.model_params,
-            "random_weights": run.random_weights,
-            **(run.model_info or {}),
-        },
-        "method": {
-            "name": run.method_name,
-            "config": run.method_config,
-            "details": run.method_details,
-        },
-        "sparsity": run.sparsity,
-        "suites": run.suites,
-        "seed": run.seed,
-        "results": [
-            {
-                "suite": r.suite,
-                "task": r.task,
-                "metric": r.metric,
-                "value": r.value,
-                "stderr": r.stderr,
-                "n": r.n,
-                "unit": r.unit,
-                "higher_is_better": r.higher_is_better,
-                "display_name": r.display_name,
-            }
-            for r in results
-            if r.run_id == run.id
-        ],
-        "provenance": {
-            **(run.provenance or {}),
-            "device": run.device,
-            "data_files": run.data_files,
-        },
-    }

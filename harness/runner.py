@@ -1,9 +1,11 @@
-"""Run one spec end to end: validate, load, apply the method, run the suites, store.
+"""Run one spec end to end in four steps: open the run, calibrate, apply, run the suites.
 
 Order matters for the store's guarantees: everything the user can get wrong is checked
-before a run row exists; once it exists, the run ends ``succeeded`` or ``failed`` (with the
-error), and each suite's results land in one transaction. ``resume_run_id`` skips suites that
-are already stored (used by workers after a redelivery).
+before a run row exists (``prepare`` before loading, ``open_run`` against the loaded model);
+once it exists, the run ends ``succeeded`` or ``failed`` (with the error), and each suite's
+results land in one transaction. ``resume_run_id`` skips suites that are already stored (used
+by workers after a redelivery). A suite that compares against dense in this process gets a
+weight-sharing copy of the model made before ``apply`` (see ``apply``).
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from harness.models import (
     weight_versions,
     weights_untouched,
 )
-from harness.suites.base import ProgressFn, Suite, SuiteContext, build_suite
+from harness.run_record import RecordedRun, new_record
+from harness.suites.base import MetricValue, ProgressFn, Suite, SuiteContext, build_suite
 from methods.base import ApplyContext, Method
 from methods.layers import num_decoder_layers
 from methods.registry import get_method
 from skipbench.errors import InvalidInput
+from skipbench.records import ResultRow
 
 if TYPE_CHECKING:
     from db.store import Store
@@ -128,29 +132,32 @@ def execute(
     job_id: int | None = None,
     resume_run_id: int | None = None,
 ) -> dict[str, Any]:
-    """Run ``spec``; returns the run as the JSON contract (``db.store.run_to_dict`` shape)."""
+    """Run ``spec``; returns the run as the JSON contract (``run_to_dict``), stored or not."""
     prepared = prepare(spec)
     lm = load_model(spec.model)
     try:
-        return _execute_loaded(prepared, lm, store, progress, job_id, resume_run_id)
+        run = open_run(prepared, lm, store, job_id=job_id, resume_run_id=resume_run_id)
+        with run.failed_on_error():
+            calibration = calibrate(prepared, lm)
+            baseline = apply(prepared, lm, run, calibration, progress)
+            run_suites(prepared, lm, run, baseline, progress)
+        return run.succeed()
     finally:
         del lm
         free_memory()
 
 
-def _execute_loaded(
+def open_run(
     prepared: Prepared,
     lm: LoadedModel,
     store: Store | None,
-    progress: ProgressFn | None,
-    job_id: int | None,
-    resume_run_id: int | None,
-) -> dict[str, Any]:
-    from harness import provenance
-
+    *,
+    job_id: int | None = None,
+    resume_run_id: int | None = None,
+) -> RecordedRun:
+    """Check what needs the loaded model, then create (or reopen) the run: the first write."""
     spec, method = prepared.spec, prepared.method
-    total_layers = num_decoder_layers(lm.model)
-    method.validate_for(total_layers)
+    method.validate_for(num_decoder_layers(lm.model))
     if lm.info.get("random_weights"):
         quality = [s.name for s in prepared.suites if s.needs_real_weights]
         if quality:
@@ -158,136 +165,112 @@ def _execute_loaded(
                 f"model {spec.model.source!r} has random weights; suite(s) {', '.join(quality)} "
                 "measure quality and need real weights (only 'throughput' accepts config: models)"
             )
-    record: dict[str, Any] = {
-        "model_id": lm.info["display"],
-        "model_revision": lm.info.get("revision"),
-        "model_hash": lm.info.get("hash"),
-        "model_dtype": lm.info["dtype"],
-        "model_params": lm.info["params"],
-        "random_weights": bool(lm.info.get("random_weights")),
-        "model_info": {
-            k: lm.info[k] for k in ("model_type", "num_layers", "source_kind") if k in lm.info
-        },
-        "method_name": method.name,
-        "method_config": method.config.to_dict(),
-        "sparsity": method.nominal_sparsity(),
-        "suites": {s.name: s.config.to_dict() for s in prepared.suites},
-        "seed": spec.seed,
-        "device": provenance.device_name(lm.device),
-        "provenance": {
-            **provenance.collect(lm.device),
-            "spec_key": spec.key(),
-            "spec": spec.to_dict(),
-        },
-    }
-    run_id = resume_run_id
-    done: set[str] = set()
-    if store is not None:
-        if run_id is None:
-            run_id = store.create_run(job_id=job_id, **record)
-        else:
-            store.update_run(run_id, status="running", error=None, finished_at=None)
-            done = store.completed_suites(run_id)
-    results: list[dict[str, Any]] = []
-    try:
-        _seed_everything(spec.seed)
-        calibration = None
-        calib_record = None
-        calib_spec = method.calibration_spec()
-        if calib_spec is not None:
-            from harness.calibration import calibration_ids
-
-            calibration, calib_record = calibration_ids(calib_spec, lm.tokenizer, spec.calib_source)
-        baseline, versions = None, {}
-        if method.name != "dense" and any(
-            s.wants_baseline() for s in prepared.suites if s.name not in done
-        ):
-            baseline, versions = same_weights_copy(lm.model), weight_versions(lm.model)
-        t0 = time.perf_counter()
-        outcome = method.apply(lm.model, ApplyContext(calibration=calibration, progress=progress))
-        details = dict(outcome.details)
-        details["apply_seconds"] = round(time.perf_counter() - t0, 3)
-        if baseline is not None and not weights_untouched(baseline, versions):
-            baseline = None  # the shared weights changed in place: the copy is no longer dense
-            details["baseline"] = "none: the method modified weights in place"
-        if calib_record is not None:
-            details["calibration"] = calib_record
-        lm.model = outcome.model
-        record["method_details"] = details
-        if store is not None and run_id is not None:
-            store.update_run(run_id, method_details=details)
-        for suite in prepared.suites:
-            if suite.name in done:
-                continue
-            _seed_everything(spec.seed)
-            ctx = SuiteContext(
-                progress=progress,
-                seed=spec.seed,
-                baseline=baseline if suite.wants_baseline() else None,
-            )
-            suite_out = suite.run(lm, ctx)
-            rows = _rows(suite, suite_out.results)
-            artifacts = dict(suite_out.artifacts)
-            if suite_out.info:
-                artifacts.setdefault("suite_info", suite_out.info)
-            if store is not None and run_id is not None:
-                store.add_suite_results(run_id, suite.name, rows, artifacts, suite_out.data_files)
-            results.extend(rows)
-            record.setdefault("data_files", {}).update(suite_out.data_files)
-    except BaseException as exc:
-        if store is not None and run_id is not None:
-            store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    if store is not None and run_id is not None:
-        from db.store import run_to_dict
-
-        store.finish_run(run_id, "succeeded")
-        run = store.get_run(run_id)
-        assert run is not None
-        return run_to_dict(run, store.results([run_id]))
-    return _in_memory_dict(record, results)
+    record = new_record(
+        lm,
+        method_name=method.name,
+        method_config=method.config.to_dict(),
+        sparsity=method.nominal_sparsity(),
+        suites={s.name: s.config.to_dict() for s in prepared.suites},
+        seed=spec.seed,
+        extra_provenance={"spec_key": spec.key(), "spec": spec.to_dict()},
+    )
+    return RecordedRun.open(record, store, job_id=job_id, resume_run_id=resume_run_id)
 
 
-def _rows(suite: Suite, values: list) -> list[dict[str, Any]]:
-    """Suite metric values + the suite's metric metadata -> result rows (plain dicts)."""
+@dataclass(frozen=True)
+class Calibration:
+    ids: Any = None  # torch.LongTensor [num_samples, seq_len], or None: the method needs none
+    record: dict[str, Any] | None = None  # what the run's method details say about it
+
+
+def calibrate(prepared: Prepared, lm: LoadedModel) -> Calibration:
+    """Seed, then draw the method's calibration sample (if it asks for one)."""
+    _seed_everything(prepared.spec.seed)
+    calib_spec = prepared.method.calibration_spec()
+    if calib_spec is None:
+        return Calibration()
+    from harness.calibration import calibration_ids
+
+    ids, record = calibration_ids(calib_spec, lm.tokenizer, prepared.spec.calib_source)
+    return Calibration(ids, record)
+
+
+def apply(
+    prepared: Prepared,
+    lm: LoadedModel,
+    run: RecordedRun,
+    calibration: Calibration,
+    progress: ProgressFn | None,
+) -> Any:
+    """Apply the method to ``lm`` and record its details; returns the dense baseline or None.
+
+    The baseline is a copy of the model made before ``apply`` that shares every weight, kept
+    only when a suite still to run compares against dense in this process; it is dropped if
+    the method modified the shared weights in place.
+    """
+    method = prepared.method
+    baseline, versions = None, {}
+    if method.name != "dense" and any(
+        s.wants_baseline() for s in prepared.suites if s.name not in run.done
+    ):
+        baseline, versions = same_weights_copy(lm.model), weight_versions(lm.model)
+    t0 = time.perf_counter()
+    outcome = method.apply(lm.model, ApplyContext(calibration=calibration.ids, progress=progress))
+    details = dict(outcome.details)
+    details["apply_seconds"] = round(time.perf_counter() - t0, 3)
+    if baseline is not None and not weights_untouched(baseline, versions):
+        baseline = None  # the shared weights changed in place: the copy is no longer dense
+        details["baseline"] = "none: the method modified weights in place"
+    if calibration.record is not None:
+        details["calibration"] = calibration.record
+    lm.model = outcome.model
+    run.set_method_details(details)
+    return baseline
+
+
+def run_suites(
+    prepared: Prepared,
+    lm: LoadedModel,
+    run: RecordedRun,
+    baseline: Any,
+    progress: ProgressFn | None,
+) -> None:
+    """Each suite not yet stored, from the same seed; each one stored as it finishes."""
+    seed = prepared.spec.seed
+    for suite in prepared.suites:
+        if suite.name in run.done:
+            continue
+        _seed_everything(seed)
+        ctx = SuiteContext(
+            progress=progress,
+            seed=seed,
+            baseline=baseline if suite.wants_baseline() else None,
+        )
+        outcome = suite.run(lm, ctx)
+        artifacts = dict(outcome.artifacts)
+        if outcome.info:
+            artifacts.setdefault("suite_info", outcome.info)
+        run.add_suite(
+            suite.name, result_rows(suite, outcome.results), artifacts, outcome.data_files
+        )
+
+
+def result_rows(suite: Suite, values: list[MetricValue]) -> list[ResultRow]:
+    """Suite metric values + the suite's metric metadata -> result rows."""
     rows = []
     for v in values:
-        spec = suite.metric(v.metric)
+        metric = suite.metric(v.metric)
         rows.append(
-            {
-                "suite": suite.name,
-                "task": v.task,
-                "metric": v.metric,
-                "value": float(v.value),
-                "higher_is_better": spec.higher_is_better,
-                "stderr": v.stderr,
-                "n": v.n,
-                "unit": spec.unit,
-                "display_name": spec.display_name,
-            }
+            ResultRow(
+                suite=suite.name,
+                task=v.task,
+                metric=v.metric,
+                value=float(v.value),
+                higher_is_better=metric.higher_is_better,
+                stderr=v.stderr,
+                n=v.n,
+                unit=metric.unit,
+                display_name=metric.display_name,
+            )
         )
     return rows
-
-
-def _in_memory_dict(record: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "run_id": None,
-        "status": "succeeded",
-        "model": {
-            "id": record["model_id"],
-            "dtype": record["model_dtype"],
-            "params": record["model_params"],
-        },
-        "method": {
-            "name": record["method_name"],
-            "config": record["method_config"],
-            "details": record.get("method_details", {}),
-        },
-        "sparsity": record["sparsity"],
-        "results": results,
-        "provenance": {
-            **record["provenance"],
-            "device": record["device"],
-            "data_files": record.get("data_files", {}),
-        },
-    }

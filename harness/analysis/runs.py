@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from harness.analysis.sink import ARTIFACT_VERSION, depth_summary, sink_curves
 from harness.data import DataSource, eval_text
 from harness.models import ModelSpec, load_model
+from harness.run_record import RecordedRun, new_record
 from harness.tokens import tokenize_text, windows
 from skipbench.errors import InvalidInput
 
@@ -34,8 +35,6 @@ def analyze_sink(
     data_source: DataSource = "auto",
 ) -> dict[str, Any]:
     """Compute the sink curves on ``task``'s first ``limit`` windows; store them if ``store``."""
-    from harness import provenance
-
     if task not in SINK_TASKS:
         raise InvalidInput(
             f"unknown task {task!r} for sink analysis; allowed: {', '.join(SINK_TASKS)}"
@@ -57,27 +56,17 @@ def analyze_sink(
         limit = min(limit or data.max_windows, data.max_windows)
     wins = windows(ids, seq_len, limit)
     config = {"task": task, "limit": limit, "seq_len": seq_len, "batch_size": batch_size}
-    record = {
-        "model_id": lm.info["display"],
-        "model_revision": lm.info.get("revision"),
-        "model_hash": lm.info.get("hash"),
-        "model_dtype": lm.info["dtype"],
-        "model_params": lm.info["params"],
-        "random_weights": False,
-        "model_info": {
-            k: lm.info[k] for k in ("model_type", "num_layers", "source_kind") if k in lm.info
-        },
-        "method_name": "dense",
-        "method_config": {},
-        "method_details": {"sparsity": {"nominal": 0.0, "realized": 0.0}},
-        "sparsity": 0.0,
-        "suites": {SUITE: {"analysis": "sink", **config}},
-        "seed": 0,
-        "device": provenance.device_name(lm.device),
-        "provenance": provenance.collect(lm.device),
-    }
-    run_id = store.create_run(**record) if store is not None else None
-    try:
+    record = new_record(
+        lm,
+        method_name="dense",
+        method_config={},
+        method_details={"sparsity": {"nominal": 0.0, "realized": 0.0}},
+        sparsity=0.0,
+        suites={SUITE: {"analysis": "sink", **config}},
+        seed=0,
+    )
+    run = RecordedRun.open(record, store)
+    with run.failed_on_error():
         curves = sink_curves(lm.model, wins, batch_size=batch_size, progress=progress)
         payload = {
             "version": ARTIFACT_VERSION,
@@ -90,13 +79,7 @@ def analyze_sink(
             "normalization": "each layer's input RMSNorm, learned weight included",
             **curves,
         }
-        summary = depth_summary(curves)
-        payload["summary"] = summary
-        if store is not None and run_id is not None:
-            store.add_suite_results(run_id, SUITE, [], {"sink": payload}, data.files)
-            store.finish_run(run_id, "succeeded")
-    except BaseException as exc:
-        if store is not None and run_id is not None:
-            store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    return {"run_id": run_id, "sink": payload}
+        payload["summary"] = depth_summary(curves)
+        run.add_suite(SUITE, [], {"sink": payload}, data.files)
+    run.finish("succeeded")
+    return {"run_id": record.id, "sink": payload}

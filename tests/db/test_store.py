@@ -89,3 +89,47 @@ def test_failed_run_keeps_error_and_filters(store):
     assert failed.status == "failed" and failed.error == "RuntimeError: boom" and failed.finished_at
     with pytest.raises(ValueError, match="final status"):
         store.finish_run(ok, "running")
+
+
+def test_a_record_serializes_like_its_stored_run(store):
+    """``run_to_dict`` gives an unstored RunRecord and the run stored from it the same shape."""
+    from skipbench.records import RunRecord
+
+    record = RunRecord(
+        model_id="tiny",
+        model_dtype="float32",
+        method_name="shortgpt",
+        model_params=123,
+        model_info={"num_layers": 4},
+        method_config={"sparsity": 0.25},
+        sparsity=0.25,
+        suites={"perplexity": {"limit": 2}},
+        seed=3,
+        device="cpu",
+        provenance={"skipbench": "x"},
+    )
+    rid = store.create_run(record)
+    rows = [ResultRow("perplexity", "c4", "perplexity", 9.5, higher_is_better=False, n=2)]
+    store.add_suite_results(rid, "perplexity", rows, data_files={"c4.jsonl": "ab"})
+    store.update_run(rid, method_details={"removed_layers": [2]})
+    store.finish_run(rid, "succeeded")
+    record.data_files.update({"c4.jsonl": "ab"})
+    record.method_details = {"removed_layers": [2]}
+    record.id, record.status = rid, "succeeded"
+
+    stored = run_to_dict(store.get_run(rid), store.results([rid]))
+    unstored = run_to_dict(record, rows)
+    lifecycle = ("created_at", "finished_at")
+    assert stored["created_at"] and stored["finished_at"] and unstored["created_at"] is None
+    assert {k: v for k, v in stored.items() if k not in lifecycle} == {
+        k: v for k, v in unstored.items() if k not in lifecycle
+    }
+    assert stored["model"] == {
+        "id": "tiny",
+        "revision": None,
+        "hash": None,
+        "dtype": "float32",
+        "params": 123,
+        "random_weights": False,
+        "num_layers": 4,
+    }

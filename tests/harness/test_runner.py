@@ -77,3 +77,33 @@ def test_quality_suites_refuse_random_weights(spec, sqlite_url, monkeypatch):
     ):
         execute(spec, Store(sqlite_url))
     assert Store(sqlite_url).runs() == []
+
+
+def _shape(value):
+    """The keys of every nested dict (lists by their first element): the JSON shape."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return None
+
+
+def test_run_without_a_store_has_the_stored_json_contract(spec, sqlite_url, shared_data_dir):
+    stored = execute(spec, Store(sqlite_url))
+    memory = execute(spec, None)
+    assert _shape(memory) == _shape(stored)
+    assert memory["run_id"] is None and stored["run_id"] == 1
+    assert memory["status"] == stored["status"] == "succeeded" and memory["error"] is None
+    assert memory["created_at"] and memory["finished_at"]
+    for part in ("model", "sparsity", "suites", "seed"):
+        assert memory[part] == stored[part]
+    assert memory["method"]["config"] == stored["method"]["config"]
+    key = lambda r: (r["suite"], r["task"], r["metric"])  # noqa: E731
+    assert [key(r) for r in memory["results"]] == [key(r) for r in stored["results"]]
+    for mine, theirs in zip(memory["results"], stored["results"]):
+        assert mine["value"] == pytest.approx(theirs["value"], rel=1e-9)
+        assert {k: v for k, v in mine.items() if k != "value"} == {
+            k: v for k, v in theirs.items() if k != "value"
+        }
+    assert memory["provenance"]["spec_key"] == spec.key()
+    assert memory["provenance"]["data_files"] == stored["provenance"]["data_files"] != {}

@@ -1,0 +1,182 @@
+"""The run record: one evaluation's facts and the one JSON shape every caller prints.
+
+The harness builds a ``RunRecord`` once per run. A store keeps it as a ``runs`` row whose
+columns carry the same names, and ``run_to_dict`` serializes either one, so a run printed
+straight from memory and a run read back from the store have the same shape (the JSON
+contract of ``skipbench run --json`` and ``results --format json``). Plain data, no imports of
+ours: ``db`` and ``harness`` both build on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, Protocol
+
+# set by whoever keeps the run (the store, or the harness when there is none), never by the
+# code that describes the evaluation
+LIFECYCLE = ("id", "status", "error", "created_at", "finished_at")
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """What a suite hands to the store for one (task, metric)."""
+
+    suite: str
+    task: str
+    metric: str
+    value: float
+    higher_is_better: bool
+    stderr: float | None = None
+    n: int | None = None
+    unit: str = ""
+    display_name: str = ""
+
+
+@dataclass
+class RunRecord:
+    """One run: the model, the method, the suites' configs, where and how it ran."""
+
+    model_id: str
+    model_dtype: str
+    method_name: str
+    model_revision: str | None = None
+    model_hash: str | None = None
+    model_params: int | None = None
+    random_weights: bool = False
+    model_info: dict[str, Any] = field(default_factory=dict)
+    method_config: dict[str, Any] = field(default_factory=dict)
+    method_details: dict[str, Any] = field(default_factory=dict)
+    sparsity: float | None = None
+    suites: dict[str, Any] = field(default_factory=dict)  # suite name -> config
+    seed: int = 0
+    device: str | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    data_files: dict[str, str] = field(default_factory=dict)  # path -> sha256
+    id: int | None = None
+    status: str = "running"
+    error: str | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def columns(self) -> dict[str, Any]:
+        """The facts a store writes when it creates the run (the lifecycle fields are its own)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in LIFECYCLE}
+
+
+class RunFacts(Protocol):
+    """What ``run_to_dict`` reads: a ``RunRecord`` or a stored ``runs`` row."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def model_revision(self) -> str | None: ...
+    @property
+    def model_hash(self) -> str | None: ...
+    @property
+    def model_dtype(self) -> str: ...
+    @property
+    def model_params(self) -> int | None: ...
+    @property
+    def random_weights(self) -> bool: ...
+    @property
+    def model_info(self) -> dict[str, Any]: ...
+    @property
+    def method_name(self) -> str: ...
+    @property
+    def method_config(self) -> dict[str, Any]: ...
+    @property
+    def method_details(self) -> dict[str, Any]: ...
+    @property
+    def sparsity(self) -> float | None: ...
+    @property
+    def suites(self) -> dict[str, Any]: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def device(self) -> str | None: ...
+    @property
+    def provenance(self) -> dict[str, Any]: ...
+    @property
+    def data_files(self) -> dict[str, Any]: ...
+
+
+class ResultFacts(Protocol):
+    """What ``run_to_dict`` reads of a result: a ``ResultRow`` or a stored ``results`` row."""
+
+    @property
+    def suite(self) -> str: ...
+    @property
+    def task(self) -> str: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def stderr(self) -> float | None: ...
+    @property
+    def n(self) -> int | None: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def higher_is_better(self) -> bool: ...
+    @property
+    def display_name(self) -> str: ...
+
+
+def run_to_dict(run: RunFacts, results: Iterable[ResultFacts]) -> dict[str, Any]:
+    """The JSON contract of one run; ``results`` are that run's results, in order."""
+    return {
+        "run_id": run.id,
+        "status": run.status,
+        "error": run.error,
+        "created_at": run.created_at.isoformat() if run.created_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "model": {
+            "id": run.model_id,
+            "revision": run.model_revision,
+            "hash": run.model_hash,
+            "dtype": run.model_dtype,
+            "params": run.model_params,
+            "random_weights": run.random_weights,
+            **(run.model_info or {}),
+        },
+        "method": {
+            "name": run.method_name,
+            "config": run.method_config,
+            "details": run.method_details,
+        },
+        "sparsity": run.sparsity,
+        "suites": run.suites,
+        "seed": run.seed,
+        "results": [
+            {
+                "suite": r.suite,
+                "task": r.task,
+                "metric": r.metric,
+                "value": r.value,
+                "stderr": r.stderr,
+                "n": r.n,
+                "unit": r.unit,
+                "higher_is_better": r.higher_is_better,
+                "display_name": r.display_name,
+            }
+            for r in results
+        ],
+        "provenance": {
+            **(run.provenance or {}),
+            "device": run.device,
+            "data_files": run.data_files,
+        },
+    }
