@@ -21,7 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import random_models  # noqa: E402
-from harness.suites.throughput import random_ids  # noqa: E402
+from harness.suites.throughput.measure import random_ids  # noqa: E402
 
 
 def host_and_gpu_ms(fn: Any, repeats: int) -> tuple[float, float]:

@@ -20,7 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import random_models  # noqa: E402
-from harness.suites.throughput import random_ids  # noqa: E402
+from harness.suites.throughput.measure import random_ids  # noqa: E402
 from harness.timing import measure  # noqa: E402
 
 

@@ -1,32 +1,33 @@
-"""The suite contract and metric metadata.
+"""The suite contract and the suite registry.
 
-A suite has a name, the tasks it knows, a frozen ``Config`` (``FrozenConfig``: built from CLI
-options and ``--suite-set`` strings, validated in ``__post_init__``) and ``run()``, which
-evaluates an already-modified model and returns ``SuiteOutcome``. Every metric a suite emits is
-declared as a ``MetricSpec`` with its direction, unit and display name.
+A suite is a ``Suite[XConfig]`` subclass with a ``declaration`` (its name, tasks and metrics:
+``harness.suites.declarations``), a frozen config (``FrozenConfig``: built from CLI options and
+``--suite-set`` strings, validated in ``__post_init__``) and ``run()``, which evaluates an
+already-modified model and returns ``SuiteOutcome``. Suites are found by name in ``SUITES``:
+the built-in folders, ``@register_suite`` and the ``skipbench.suites`` entry-point group.
 """
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
+from harness.suites.declarations import (
+    MetricSpec,
+    SuiteDeclaration,
+    TaskSpec,
+    builtin_declarations,
+    builtin_names,
+)
 from skipbench.config import FrozenConfig
 from skipbench.errors import InvalidInput
+from skipbench.registry import Registry
+
+__all__ = ["MetricSpec", "SuiteDeclaration", "TaskSpec"]  # re-exported for suite authors
 
 ProgressFn = Callable[[str, float], None]
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    name: str
-    display_name: str
-    higher_is_better: bool
-    unit: str = ""
-    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,13 @@ class SuiteConfig(FrozenConfig):
             raise InvalidInput(f"limit={self.limit} must be >= 1")
 
 
+ConfigT = TypeVar("ConfigT", bound=SuiteConfig)
+
+
 @dataclass
 class SuiteContext:
     progress: ProgressFn | None = None
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
     # the unmodified model, sharing the method's weights, for suites that compare in-process
     baseline: Any = None
 
@@ -71,7 +74,15 @@ class SuiteContext:
             self.progress(what, fraction)
 
 
-class Suite(ABC):
+class Suite(ABC, Generic[ConfigT]):
+    """Subclass as ``Suite[XConfig]`` with ``declaration = DECLARATION``; decorate with
+    ``@register_suite`` (a built-in one lives in its own folder, found by name).
+
+    The type argument is the one source of ``Config``; the declaration that of ``name``,
+    ``description``, ``tasks`` (the selectable ones), ``default_tasks`` and ``metrics``.
+    """
+
+    declaration: ClassVar[SuiteDeclaration]
     name: ClassVar[str]
     description: ClassVar[str]
     tasks: ClassVar[tuple[str, ...]]
@@ -79,12 +90,26 @@ class Suite(ABC):
     metrics: ClassVar[tuple[MetricSpec, ...]]
     Config: ClassVar[type[SuiteConfig]] = SuiteConfig
     needs_real_weights: ClassVar[bool] = True
+    config: ConfigT
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            if get_origin(base) is Suite and isinstance(get_args(base)[0], type):
+                cls.Config = get_args(base)[0]
+        declared = cls.__dict__.get("declaration")
+        if declared is not None:
+            cls.name = declared.name
+            cls.description = declared.description
+            cls.tasks = declared.selectable_tasks
+            cls.default_tasks = declared.default_tasks
+            cls.metrics = declared.metrics
 
     def wants_baseline(self) -> bool:
         """True when the suite should also get the unmodified model (``SuiteContext.baseline``)."""
         return False
 
-    def __init__(self, config: SuiteConfig) -> None:
+    def __init__(self, config: ConfigT) -> None:
         unknown = [t for t in config.tasks if t not in self.tasks]
         if unknown:
             raise InvalidInput(
@@ -98,39 +123,53 @@ class Suite(ABC):
 
     @classmethod
     def metric(cls, name: str) -> MetricSpec:
-        for spec in cls.metrics:
-            if spec.name == name:
-                return spec
-        raise KeyError(f"suite {cls.name} declares no metric {name!r}")
+        return cls.declaration.metric(name)
 
     @abstractmethod
     def run(self, lm: Any, ctx: SuiteContext) -> SuiteOutcome:
         """Evaluate ``lm`` (a ``harness.models.LoadedModel`` whose model is already modified)."""
 
 
-# name -> "module:Class"; modules are imported only when their suite is used
-SUITES: dict[str, str] = {
-    "perplexity": "harness.suites.perplexity:PerplexitySuite",
-    "zeroshot": "harness.suites.zeroshot:ZeroShotSuite",
-    "longbench": "harness.suites.longbench:LongBenchSuite",
-    "throughput": "harness.suites.throughput:ThroughputSuite",
-}
+class UnknownSuite(InvalidInput):
+    pass
+
+
+ENTRY_POINT_GROUP = "skipbench.suites"
+SUITES: Registry[type[Suite]] = Registry(
+    "suite", ENTRY_POINT_GROUP, builtin_names, unknown=UnknownSuite
+)
+
+
+def register_suite(cls: type[Suite]) -> type[Suite]:
+    """Class decorator: add ``cls`` under its declared name; a second suite of that name is an error."""
+    return SUITES.register(cls)
+
+
+def suite_names() -> list[str]:
+    """Every known suite name (built-in folders, registered, entry points); imports no suite."""
+    return SUITES.names()
 
 
 def suite_class(name: str) -> type[Suite]:
-    target = SUITES.get(name)
-    if target is None:
-        raise InvalidInput(f"unknown suite {name!r}; allowed: {', '.join(SUITES)}")
-    module_name, _, cls_name = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            raise InvalidInput(f"suite {name!r} is not available in this build") from None
-        raise
-    return getattr(module, cls_name)
+    return SUITES.get(name)
+
+
+def available_suites() -> dict[str, type[Suite]]:
+    """All suites by name, imported (built-ins and entry points), sorted."""
+    return SUITES.load_all()
 
 
 def build_suite(name: str, params: dict[str, Any]) -> Suite:
     cls = suite_class(name)
     return cls(cls.Config.from_params(params))
+
+
+def suite_declaration(name: str) -> SuiteDeclaration | None:
+    """A stored suite name's declaration: a built-in's without importing it, else the registered
+    or entry-point suite's; None for names no suite answers to (old runs, diagnostics)."""
+    builtin = builtin_declarations().get(name)
+    if builtin is not None:
+        return builtin
+    if name not in SUITES.names():
+        return None
+    return suite_class(name).declaration

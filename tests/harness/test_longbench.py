@@ -13,10 +13,10 @@ import zipfile
 import pytest
 
 from harness.models import LoadedModel, ModelSpec
-from harness.suites import longbench_data as data
 from harness.suites.base import SuiteContext, build_suite
-from harness.suites.longbench import Generator, LongBenchSuite, _buckets
-from harness.suites.longbench_metrics import score
+from harness.suites.longbench import data, declaration
+from harness.suites.longbench.metrics import score
+from harness.suites.longbench.suite import Generator, LongBenchSuite, _buckets
 from skipbench.errors import InvalidInput
 
 CHAT = "{% for m in messages %}[U]{{ m['content'] }}[/U]{% endfor %}{% if add_generation_prompt %}[A]{% endif %}"
@@ -64,7 +64,7 @@ def test_middle_truncation_keeps_first_and_last_halves():
 def test_chat_template_except_few_shot_and_code_tasks():
     lm = tiny_lm(CHAT)
     gen = Generator(lm, window=2048, max_length=None, use_chat=True)
-    for task in data.TASKS:
+    for task in declaration.TASKS:
         text = lm.tokenizer.decode(gen.build_prompt(task, "hi")[0])
         assert text == ("hi" if task in data.NO_CHAT_TASKS else "[U]hi[/U][A]"), task
     assert {"trec", "triviaqa", "samsum", "lsht", "lcc", "repobench-p"} == data.NO_CHAT_TASKS
@@ -145,9 +145,9 @@ def test_mini_end_to_end_scores_categories_and_hashes(shared_data_dir):
     outcome = suite.run(lm, SuiteContext())
     values = {(r.task, r.metric): r.value for r in outcome.results}
     assert all(task.startswith("mini.") for task, _ in values)
-    task_scores = {t: values[(f"mini.{t}", "score")] for t in data.TASKS}
+    task_scores = {t: values[(f"mini.{t}", "score")] for t in declaration.TASKS}
     assert len(task_scores) == 21
-    for category, members in data.CATEGORIES.items():
+    for category, members in declaration.CATEGORIES.items():
         expected = statistics.fmean(task_scores[t] for t in members)
         assert values[(f"mini.{category}", "average")] == pytest.approx(expected)
     assert values[("mini.average", "average")] == pytest.approx(
@@ -156,7 +156,7 @@ def test_mini_end_to_end_scores_categories_and_hashes(shared_data_dir):
     samples = outcome.artifacts["samples"]
     first = {
         t: json.loads((shared_data_dir / f"longbench_mini/{t}.jsonl").open().readline())
-        for t in data.TASKS
+        for t in declaration.TASKS
     }
     for task, rows in samples.items():
         (row,) = rows
@@ -208,7 +208,7 @@ def test_official_templates_match_the_mini_prompts(shared_data_dir):
     trailing newline."""
     import re
 
-    for task in data.TASKS:
+    for task in declaration.TASKS:
         pieces = re.split(r"\{(?:context|input)\}", data.TEMPLATES[task])
         for line in (shared_data_dir / f"longbench_mini/{task}.jsonl").open():
             prompt = json.loads(line)["prompt"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.suites import longbench_metrics as M
+from harness.suites.longbench import metrics as M
 
 
 def test_qa_f1_english_normalization():
@@ -106,7 +106,8 @@ def test_score_best_answer_and_first_line_rule():
 
 
 def test_every_task_has_a_metric():
-    from harness.suites.longbench_data import MAX_NEW_TOKENS, TASKS
+    from harness.suites.longbench.data import MAX_NEW_TOKENS
+    from harness.suites.longbench.declaration import TASKS
 
     assert len(TASKS) == 21
     assert set(M.TASK_METRIC) == set(TASKS) == set(MAX_NEW_TOKENS)

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from harness.suites.perplexity import PerplexityConfig, PerplexitySuite, window_nll
+from harness.suites.perplexity.suite import PerplexityConfig, PerplexitySuite, window_nll
 from harness.tokens import sample_windows, windows
 from skipbench.errors import InvalidInput
 

@@ -5,7 +5,7 @@ import pytest
 from db.store import Store
 from harness.models import ModelSpec
 from harness.runner import RunSpec, SuiteSpec, execute
-from harness.suites.perplexity import PerplexitySuite
+from harness.suites.perplexity.suite import PerplexitySuite
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from harness.suites.base import SuiteContext
-from harness.suites.throughput import (
+from harness.suites.throughput.suite import (
     StaticDecoder,
     ThroughputConfig,
     ThroughputSuite,

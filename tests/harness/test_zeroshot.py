@@ -11,12 +11,12 @@ import yaml
 
 from harness.models import LoadedModel, ModelSpec, load_model
 from harness.suites.base import SuiteContext
-from harness.suites.zeroshot import ZeroShotSuite, collect_results
+from harness.suites.zeroshot.suite import ZeroShotSuite, collect_results
 from methods.registry import available_methods
 from skipbench.errors import InvalidInput
 
 SEVEN = ("piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge", "boolq", "openbookqa")
-# the reference run's own task files, written here independently of harness.suites.lm_eval_tasks
+# the reference run's own task files, written here independently of harness.suites.zeroshot.lm_eval_tasks
 REFERENCE = {
     "piqa": ("piqa/piqa.yaml", {"validation": "piqa/validation.jsonl"}),
     "hellaswag": ("hellaswag/hellaswag.yaml", {"validation": "hellaswag/validation.jsonl"}),
@@ -151,7 +151,7 @@ def test_padding_would_leak_into_a_sequence_wide_method_without_the_wrapper():
     padding: stock HFLM scores change with the batch size, SkipBenchHFLM's do not."""
     from lm_eval.models.huggingface import HFLM
 
-    from harness.suites.lm_eval_tasks.lm import SkipBenchHFLM
+    from harness.suites.zeroshot.lm_eval_tasks.lm import SkipBenchHFLM
     from methods.layers import decoder_layers
     from tests.tiny import tiny_model, tiny_tokenizer
 
@@ -225,7 +225,7 @@ def test_average_uses_acc_norm_where_defined():
 
 
 def test_generated_configs_point_at_builtin_tasks_and_hashed_local_files(shared_data_dir, tmp_path):
-    from harness.suites.lm_eval_tasks import TASKS, lm_eval_tasks_dir, write_configs
+    from harness.suites.zeroshot.lm_eval_tasks import TASKS, lm_eval_tasks_dir, write_configs
 
     written = write_configs(tuple(TASKS), tmp_path, "auto")
     sums = dict(
@@ -245,7 +245,7 @@ def test_generated_configs_point_at_builtin_tasks_and_hashed_local_files(shared_
 
 
 def test_hub_fallback_and_offline_refusal(tmp_path, monkeypatch):
-    from harness.suites.lm_eval_tasks import write_configs
+    from harness.suites.zeroshot.lm_eval_tasks import write_configs
     from skipbench.settings import reset_settings_cache
 
     monkeypatch.setenv("SKIPBENCH_SHARED_DIR", str(tmp_path / "nothing"))
@@ -287,7 +287,7 @@ def test_orthorank_scores_would_change_with_padding_without_the_wrapper():
     """The real token-selection method: right padding changes which tokens it keeps."""
     from lm_eval.models.huggingface import HFLM
 
-    from harness.suites.lm_eval_tasks.lm import SkipBenchHFLM
+    from harness.suites.zeroshot.lm_eval_tasks.lm import SkipBenchHFLM
 
     lm = _tiny_with_method("orthorank")
     requests = [(("", ""), list(range(5, 5 + n)), [40, 41]) for n in (3, 9, 17, 9, 30, 3, 25, 12)]

@@ -39,7 +39,7 @@ def test_duplicate_name_rejected():
         with pytest.raises(ValueError, match="already registered"):
             registry.register_method(_make("dup-test-method"))
     finally:
-        registry._REGISTRY.pop("dup-test-method")
+        registry.METHODS.unregister("dup-test-method")
 
 
 def test_unknown_name_lists_known_and_suggests():

@@ -1,6 +1,8 @@
 """Test-only method and suites, imported by test workers through SKIPBENCH_PLUGINS.
 
 - ``test_oom``: a method whose apply raises the out-of-memory error torch raises on a GPU;
+- ``test_exit``: a method whose apply raises SystemExit or KeyboardInterrupt (after appending a
+  line to ``marker``, so a test counts executions);
 - ``sleepy`` / ``nap``: suites that append a line to ``marker`` each time they start (so a test
   counts executions), then wait until ``release`` exists or ``seconds`` pass, reporting progress.
 """
@@ -9,18 +11,20 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from harness.suites.base import (
-    SUITES,
     MetricSpec,
     MetricValue,
     Suite,
     SuiteConfig,
     SuiteContext,
+    SuiteDeclaration,
     SuiteOutcome,
+    TaskSpec,
+    register_suite,
 )
 from methods.base import ApplyContext, Method, MethodConfig, MethodOutcome
 from methods.registry import register_method
@@ -43,6 +47,28 @@ class OomMethod(Method):
         raise torch.cuda.OutOfMemoryError(
             "CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.11 GiB total capacity)"
         )
+
+
+@dataclass(frozen=True)
+class ExitConfig(MethodConfig):
+    kind: str = "system_exit"  # or keyboard_interrupt
+    marker: str = ""
+
+
+@register_method
+class ExitMethod(Method):
+    name = "test_exit"
+    description = "test only: raises SystemExit(3) or KeyboardInterrupt inside apply"
+    Config = ExitConfig
+
+    def apply(self, model: Any, ctx: ApplyContext) -> MethodOutcome:
+        assert isinstance(self.config, ExitConfig)
+        if self.config.marker:
+            with open(self.config.marker, "a") as fh:
+                fh.write(f"{os.getpid()}\n")
+        if self.config.kind == "keyboard_interrupt":
+            raise KeyboardInterrupt
+        raise SystemExit(3)
 
 
 @dataclass(frozen=True)
@@ -72,31 +98,26 @@ class SleepyConfig(SuiteConfig):
     seconds: float = 1.0
     release: str = ""
     marker: str = ""
-    ignore_soft_limit: bool = False  # a stuck job: only the hard time limit ends it
+    report: bool = True  # False: a stuck job that never reports progress (only the hard limit ends it)
 
 
-class SleepySuite(Suite):
-    name = "sleepy"
-    description = "test only: waits, reporting progress"
-    tasks = ("wait",)
-    default_tasks = ("wait",)
-    metrics = (MetricSpec("waited", "Waited", higher_is_better=False, unit="s"),)
-    Config = SleepyConfig
+@register_suite
+class SleepySuite(Suite[SleepyConfig]):
+    declaration = SuiteDeclaration(
+        name="sleepy",
+        display_name="Sleepy",
+        description="test only: waits, reporting progress",
+        tasks=(TaskSpec("wait"),),
+        metrics=(MetricSpec("waited", "Waited", higher_is_better=False, unit="s"),),
+    )
 
     def run(self, lm: Any, ctx: SuiteContext) -> SuiteOutcome:
         config = self.config
-        assert isinstance(config, SleepyConfig)
         if config.marker:
             with open(config.marker, "a") as fh:
                 fh.write(f"{os.getpid()}\n")
         start = time.monotonic()
-        while True:
-            try:
-                self._wait(config, ctx, start)
-                break
-            except Exception as exc:  # the soft time limit is raised wherever the job is
-                if not (config.ignore_soft_limit and type(exc).__name__ == "SoftTimeLimitExceeded"):
-                    raise
+        self._wait(config, ctx, start)
         return SuiteOutcome(
             results=[MetricValue("wait", "waited", round(time.monotonic() - start, 3))]
         )
@@ -105,13 +126,14 @@ class SleepySuite(Suite):
         while time.monotonic() - start < config.seconds:
             if config.release and Path(config.release).exists():
                 return
-            ctx.report(f"{self.name}/wait", (time.monotonic() - start) / config.seconds)
+            if config.report:
+                try:
+                    ctx.report(f"{self.name}/wait", (time.monotonic() - start) / config.seconds)
+                except Exception:  # a careless suite: swallows what it can
+                    pass
             time.sleep(0.1)
 
 
+@register_suite
 class NapSuite(SleepySuite):
-    name = "nap"
-
-
-SUITES.setdefault("sleepy", "tests.workers.plugin:SleepySuite")
-SUITES.setdefault("nap", "tests.workers.plugin:NapSuite")
+    declaration = replace(SleepySuite.declaration, name="nap", display_name="Nap")

@@ -1,8 +1,8 @@
 """LongBench v1 task facts and data loading (offline mini set or the hub's data.zip).
 
-The prompt templates, generation lengths and categories are LongBench's protocol
-(THUDM/LongBench, MIT licence: ``config/dataset2prompt.json``, ``dataset2maxlen.json`` and the
-paper's task table); they must match the official ones character for character, so they are
+The prompt templates and generation lengths are LongBench's protocol (THUDM/LongBench, MIT
+licence: ``config/dataset2prompt.json``, ``dataset2maxlen.json``; the paper's task table is in
+``declaration``); they must match the official ones character for character, so they are
 data here, not prose. ``longbench-mini`` items come already formatted with these templates.
 """
 
@@ -19,15 +19,6 @@ from skipbench.errors import InvalidInput
 HUB_REPO = "THUDM/LongBench"
 MINI_DIR = "longbench_mini"
 
-CATEGORIES: dict[str, tuple[str, ...]] = {
-    "single_doc_qa": ("narrativeqa", "qasper", "multifieldqa_en", "multifieldqa_zh"),
-    "multi_doc_qa": ("hotpotqa", "2wikimqa", "musique", "dureader"),
-    "summarization": ("gov_report", "qmsum", "multi_news", "vcsum"),
-    "few_shot": ("trec", "triviaqa", "samsum", "lsht"),
-    "synthetic": ("passage_count", "passage_retrieval_en", "passage_retrieval_zh"),
-    "code": ("lcc", "repobench-p"),
-}
-TASKS: tuple[str, ...] = tuple(t for members in CATEGORIES.values() for t in members)
 # LongBench-E: the 13 tasks with length-balanced "_e" sets on the hub
 E_TASKS: tuple[str, ...] = (
     "qasper", "multifieldqa_en", "hotpotqa", "2wikimqa", "gov_report", "multi_news",

@@ -28,14 +28,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.suites.base import (
-    MetricSpec,
     MetricValue,
     Suite,
     SuiteConfig,
     SuiteContext,
     SuiteOutcome,
+    register_suite,
 )
-from harness.suites.throughput_measure import (  # noqa: F401 - re-exported for callers
+from harness.suites.throughput.declaration import DECLARATION
+from harness.suites.throughput.measure import (  # noqa: F401 - re-exported for callers
     StaticDecoder,
     eager_generate,
     measure_decode,
@@ -123,30 +124,16 @@ def _oom_errors() -> tuple[type[BaseException], ...]:
     return (torch.cuda.OutOfMemoryError,) if hasattr(torch.cuda, "OutOfMemoryError") else ()
 
 
-class ThroughputSuite(Suite):
-    name = "throughput"
-    description = "Prefill latency and decode speed (eager and CUDA-graph modes), peak GPU memory"
-    tasks = ("prefill", "decode")
-    default_tasks = ("prefill", "decode")
+@register_suite
+class ThroughputSuite(Suite[ThroughputConfig]):
+    declaration = DECLARATION
     needs_real_weights = False
-    metrics = (
-        MetricSpec("latency_ms", "Latency (median)", higher_is_better=False, unit="ms"),
-        MetricSpec("latency_p90_ms", "Latency (p90)", higher_is_better=False, unit="ms"),
-        MetricSpec("tokens_per_s", "Throughput", higher_is_better=True, unit="tokens/s"),
-        MetricSpec("ttft_ms", "Time to first token", higher_is_better=False, unit="ms"),
-        MetricSpec("tpot_ms", "Time per output token", higher_is_better=False, unit="ms"),
-        MetricSpec("peak_memory_gib", "Peak GPU memory", higher_is_better=False, unit="GiB"),
-        MetricSpec("speedup", "Speedup over dense (same process)", higher_is_better=True, unit="×"),
-    )
-    Config = ThroughputConfig
 
     def wants_baseline(self) -> bool:
-        assert isinstance(self.config, ThroughputConfig)
         return self.config.baseline
 
     def run(self, lm: Any, ctx: SuiteContext) -> SuiteOutcome:
         config = self.config
-        assert isinstance(config, ThroughputConfig)
         grid, device, model = config.grid(), lm.device, lm.model
         results: list[MetricValue] = []
         records: list[dict[str, Any]] = []

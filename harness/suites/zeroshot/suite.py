@@ -1,7 +1,7 @@
 """Zero-shot accuracy through lm-eval (as a library), on the already-modified model.
 
 Tasks keep lm-eval's built-in prompts and metrics (configs are generated per run, see
-``harness.suites.lm_eval_tasks``); data come from ``<data_dir>/zeroshot`` when present, else
+``harness.suites.zeroshot.lm_eval_tasks``); data come from ``<data_dir>/zeroshot`` when present, else
 from the hub. lm-eval's response cache is never used (``use_cache=None``), so one model's or
 method's answers cannot be served to another. Batches never contain padding
 (``SkipBenchHFLM``), so scores do not depend on the batch size, for any method.
@@ -22,27 +22,17 @@ from typing import Any
 
 from harness.data import DataSource
 from harness.suites.base import (
-    MetricSpec,
     MetricValue,
     Suite,
     SuiteConfig,
     SuiteContext,
     SuiteOutcome,
+    register_suite,
 )
-from harness.suites.lm_eval_tasks import TASKS
+from harness.suites.zeroshot.declaration import AVERAGE_RULE, AVERAGE_TASKS, DECLARATION
+from harness.suites.zeroshot.lm_eval_tasks import TASKS
 from skipbench.errors import InvalidInput
 
-DEFAULT_TASKS = (
-    "piqa",
-    "hellaswag",
-    "winogrande",
-    "arc_easy",
-    "arc_challenge",
-    "boolq",
-    "openbookqa",
-)
-AVERAGE_TASKS = ("piqa", "winogrande", "hellaswag", "arc_easy", "arc_challenge")
-AVERAGE_RULE = "SLEB: acc_norm where the task defines it, else acc; mean over piqa, winogrande, hellaswag, arc_easy, arc_challenge"
 # lm-eval's stderr for mean metrics is closed-form whenever bootstrap_iters > 0; the bootstrap
 # itself only runs for LAMBADA's perplexity, where 1,000 draws are plenty.
 BOOTSTRAP_ITERS = 1000
@@ -63,47 +53,18 @@ class ZeroShotConfig(SuiteConfig):
             raise InvalidInput(f"data_source={self.data_source!r}; allowed: auto, local, hub")
 
 
-class ZeroShotSuite(Suite):
-    name = "zeroshot"
-    description = "0-shot multiple-choice accuracy with lm-eval's built-in tasks (+ SLEB average)"
-    tasks = (*DEFAULT_TASKS, "lambada_openai")
-    default_tasks = DEFAULT_TASKS
-    metrics = (
-        MetricSpec(
-            "acc", "Accuracy", higher_is_better=True, unit="fraction", description="lm-eval acc"
-        ),
-        MetricSpec(
-            "acc_norm",
-            "Accuracy (length-normalized)",
-            higher_is_better=True,
-            unit="fraction",
-            description="lm-eval acc_norm: log-likelihood divided by the continuation's length in bytes",
-        ),
-        MetricSpec(
-            "perplexity",
-            "Perplexity",
-            higher_is_better=False,
-            description="LAMBADA target-word perplexity",
-        ),
-        MetricSpec(
-            "average",
-            "Zero-shot average",
-            higher_is_better=True,
-            unit="fraction",
-            description=AVERAGE_RULE,
-        ),
-    )
-    Config = ZeroShotConfig
+@register_suite
+class ZeroShotSuite(Suite[ZeroShotConfig]):
+    declaration = DECLARATION
 
     def run(self, lm: Any, ctx: SuiteContext) -> SuiteOutcome:
         import lm_eval
         from lm_eval.tasks import TaskManager
 
-        from harness.suites.lm_eval_tasks import write_configs
-        from harness.suites.lm_eval_tasks.lm import SkipBenchHFLM
+        from harness.suites.zeroshot.lm_eval_tasks import write_configs
+        from harness.suites.zeroshot.lm_eval_tasks.lm import SkipBenchHFLM
 
         config = self.config
-        assert isinstance(config, ZeroShotConfig)
         tasks = self.selected_tasks
         with tempfile.TemporaryDirectory(prefix="skipbench-lm-eval-") as folder:
             written = write_configs(tasks, Path(folder), config.data_source)

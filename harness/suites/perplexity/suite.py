@@ -14,13 +14,14 @@ from typing import Any
 
 from harness.data import DataSource, eval_text
 from harness.suites.base import (
-    MetricSpec,
     MetricValue,
     Suite,
     SuiteConfig,
     SuiteContext,
     SuiteOutcome,
+    register_suite,
 )
+from harness.suites.perplexity.declaration import DECLARATION
 from harness.tokens import tokenize_text, windows
 from skipbench.errors import InvalidInput
 
@@ -49,24 +50,14 @@ def window_nll(model: Any, batch: Any) -> Any:
     return nll.double().mean(dim=1)
 
 
-class PerplexitySuite(Suite):
-    name = "perplexity"
-    description = "WikiText-2 / C4 perplexity over non-overlapping windows (papers' protocol)"
-    tasks = ("wikitext2", "c4")
-    default_tasks = ("wikitext2",)
-    metrics = (
-        MetricSpec(
-            "perplexity", "Perplexity", higher_is_better=False, description="exp(mean window NLL)"
-        ),
-        MetricSpec("nll", "Mean NLL", higher_is_better=False, unit="nats/token"),
-    )
-    Config = PerplexityConfig
+@register_suite
+class PerplexitySuite(Suite[PerplexityConfig]):
+    declaration = DECLARATION
 
     def run(self, lm: Any, ctx: SuiteContext) -> SuiteOutcome:
         import torch
 
         config = self.config
-        assert isinstance(config, PerplexityConfig)
         results: list[MetricValue] = []
         files: dict[str, str] = {}
         info: dict[str, Any] = {}

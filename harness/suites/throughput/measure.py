@@ -34,7 +34,9 @@ def prefill_forward(model: Any, ids: Any) -> Any:
 def measure_prefill(
     model: Any, batch: int, seq_len: int, device: Any, warmup: int, repeats: int, seed: int = 0
 ) -> dict[str, Any]:
-    return measure_prefill_sides({"model": model}, batch, seq_len, device, warmup, repeats)["model"]
+    return measure_prefill_sides(
+        {"model": model}, batch, seq_len, device, warmup, repeats, 1, seed
+    )["model"]
 
 
 def alternate_rounds(

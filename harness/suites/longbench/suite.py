@@ -5,7 +5,7 @@ tokenize; if longer than the allowed length, keep the first and the last half of
 tokens (decoded and joined: the middle is dropped, where instructions are least likely to be);
 wrap it in the model's chat template except for the few-shot and code tasks; greedy decoding
 with the task's maximum new tokens (samsum also stops at a newline and generates at least one
-token); score with the task's metric (``longbench_metrics``), best over all gold answers.
+token); score with the task's metric (``harness.suites.longbench.metrics``), best over all gold answers.
 
 Allowed length = ``max_length`` if set, else ``window`` minus the task's generation length
 (``window`` defaults to 2,048 tokens and is capped at the model's context size).
@@ -25,22 +25,21 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.suites.base import (
-    MetricSpec,
     MetricValue,
     Suite,
     SuiteConfig,
     SuiteContext,
     SuiteOutcome,
+    register_suite,
 )
-from harness.suites.longbench_data import (
-    CATEGORIES,
+from harness.suites.longbench.data import (
     E_TASKS,
     MAX_NEW_TOKENS,
     NO_CHAT_TASKS,
-    TASKS,
     load_items,
     resolve_dataset,
 )
+from harness.suites.longbench.declaration import CATEGORIES, DECLARATION, TASKS
 from skipbench.errors import InvalidInput
 
 Dataset = Literal["auto", "longbench", "longbench-e", "longbench-mini"]
@@ -78,20 +77,12 @@ class LongBenchConfig(SuiteConfig):
                 )
 
 
-class LongBenchSuite(Suite):
-    name = "longbench"
-    description = "LongBench v1: 21 long-context tasks, official truncation, decoding and metrics"
-    tasks = TASKS
-    default_tasks = TASKS
-    metrics = (
-        MetricSpec("score", "LongBench score", higher_is_better=True, unit="0-100", description="task metric x 100, mean over items"),
-        MetricSpec("average", "LongBench average", higher_is_better=True, unit="0-100", description="mean of the task scores"),
-    )  # fmt: skip
-    Config = LongBenchConfig
+@register_suite
+class LongBenchSuite(Suite[LongBenchConfig]):
+    declaration = DECLARATION
 
     def run(self, lm: Any, ctx: SuiteContext) -> SuiteOutcome:
         config = self.config
-        assert isinstance(config, LongBenchConfig)
         dataset = resolve_dataset(config.dataset)
         tasks = (
             self.selected_tasks
@@ -260,7 +251,7 @@ class Generator:
         return self.lm.tokenizer.decode(self.generate_ids(task, ids), skip_special_tokens=True)
 
     def run(self, task: str, item: dict[str, Any]) -> dict[str, Any]:
-        from harness.suites.longbench_metrics import score
+        from harness.suites.longbench.metrics import score
 
         ids, truncated = self.build_prompt(task, item["prompt"])
         prediction = self.generate(task, ids)

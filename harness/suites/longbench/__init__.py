@@ -1,0 +1,1 @@
+"""The LongBench suite: ``declaration`` (torch-free), ``suite``, ``data`` and ``metrics``."""

@@ -1,0 +1,1 @@
+"""The perplexity suite: ``declaration`` (torch-free) and ``suite``."""

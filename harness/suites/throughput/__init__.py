@@ -1,0 +1,1 @@
+"""The throughput suite: ``declaration`` (torch-free), ``suite`` and ``measure``."""

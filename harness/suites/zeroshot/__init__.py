@@ -1,0 +1,1 @@
+"""The zero-shot suite: ``declaration`` (torch-free) and ``suite``."""
