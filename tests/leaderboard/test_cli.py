@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import socket
 import subprocess
 import sys
@@ -36,13 +37,16 @@ def test_cli_import_does_not_load_streamlit_or_pandas():
     assert out.stdout.strip() == "[]", out.stderr
 
 
-def test_leaderboard_imports_only_db_and_settings():
-    """The app's modules import nothing of harness, methods or workers (and no torch)."""
+def test_leaderboard_imports_only_db_settings_and_suite_declarations():
+    """The app's modules import nothing of harness but the suites' torch-free declarations
+    (all of which are loaded here, so they are checked too), nothing of methods or workers."""
     code = (
         "import sys, importlib, pathlib\n"
         "for p in pathlib.Path('leaderboard').rglob('*.py'):\n"
         "    if 'app_pages' in p.parts or p.name == 'app.py': continue\n"
         "    importlib.import_module('.'.join(p.with_suffix('').parts))\n"
+        "from leaderboard.columns import declaration\n"
+        "assert declaration('longbench') is not None\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('harness', 'methods', 'workers', 'torch', 'transformers')))"
     )
     from pathlib import Path
@@ -51,4 +55,15 @@ def test_leaderboard_imports_only_db_and_settings():
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root
     )
-    assert out.stdout.strip() == "[]", out.stderr
+    loaded = ast.literal_eval(out.stdout.strip() or "None")
+    assert loaded is not None, out.stderr
+    folders = sorted(
+        p.name for p in (root / "harness" / "suites").iterdir() if (p / "declaration.py").exists()
+    )
+    allowed = {"harness", "harness.suites", "harness.suites.declarations"}
+    allowed |= {f"harness.suites.{f}" for f in folders} | {
+        f"harness.suites.{f}.declaration" for f in folders
+    }
+    assert set(loaded) <= allowed, sorted(set(loaded) - allowed)
+    assert {f"harness.suites.{f}.declaration" for f in folders} <= set(loaded)
+    assert len(folders) >= 4

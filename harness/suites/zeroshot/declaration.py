@@ -42,4 +42,3 @@ DECLARATION = SuiteDeclaration(
         ),
     ),
 )  # fmt: skip
-DEFAULT_TASKS = DECLARATION.default_tasks
