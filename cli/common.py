@@ -29,12 +29,19 @@ def get_store() -> Store:
 @contextmanager
 def progress_bars(enabled: bool = True) -> Iterator:
     """Yields ``progress(what, fraction)``; one rich bar per distinct ``what`` (on stderr)."""
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskID,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     if not enabled:
         yield lambda what, fraction: None
         return
-    bars: dict[str, int] = {}
+    bars: dict[str, TaskID] = {}
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

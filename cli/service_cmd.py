@@ -14,25 +14,7 @@ from typing import Annotated
 import typer
 
 from cli.common import console, err
-from cli.run_cmd import (
-    BatchOpt,
-    CalibOpt,
-    DeviceOpt,
-    DtypeOpt,
-    LimitOpt,
-    LogSamplesOpt,
-    MethodOpt,
-    ModelOpt,
-    RevisionOpt,
-    SeedOpt,
-    SeqLenOpt,
-    SetOpt,
-    SparsityOpt,
-    SuiteOpt,
-    SuiteSetOpt,
-    TaskOpt,
-    TrustOpt,
-)
+from cli.spec_options import SpecCommand, SpecOptions, spec_options
 
 queue_app = typer.Typer(help="Queue maintenance.", no_args_is_help=True)
 
@@ -43,7 +25,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON (last line)")]
 
 
 def register(app: typer.Typer) -> None:
-    app.command("submit")(submit)
+    app.command("submit", cls=SpecCommand)(submit)
     app.command("worker")(worker)
     app.command("status")(status)
     app.command("cancel")(cancel)
@@ -58,24 +40,9 @@ def _broker_down(message: str) -> None:
     sys.exit(1)
 
 
+@spec_options
 def submit(
-    model: ModelOpt,
-    method: MethodOpt = "dense",
-    sparsity: SparsityOpt = None,
-    set_: SetOpt = None,
-    suite: SuiteOpt = None,
-    task: TaskOpt = None,
-    suite_set: SuiteSetOpt = None,
-    limit: LimitOpt = None,
-    seq_len: SeqLenOpt = None,
-    batch_size: BatchOpt = None,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
-    revision: RevisionOpt = None,
-    trust_remote_code: TrustOpt = False,
-    seed: SeedOpt = 0,
-    calib_source: CalibOpt = "auto",
-    log_samples: LogSamplesOpt = False,
+    options: SpecOptions,
     queue: QueueOpt = None,
     force: Annotated[
         bool, typer.Option("--force", help="run again even if this exact job exists")
@@ -89,31 +56,12 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Queue an evaluation (same options as `run`) for the workers; same job twice = one job."""
-    from cli.spec_options import build_spec
     from workers import service
     from workers.broker import BrokerUnavailable
     from workers.plugins import load_plugins
 
     load_plugins()
-    spec = build_spec(
-        model=model,
-        method=method,
-        sparsity=sparsity,
-        sets=set_,
-        suites=suite,
-        tasks=task,
-        suite_sets=suite_set,
-        limit=limit,
-        seq_len=seq_len,
-        batch_size=batch_size,
-        device=device,
-        dtype=dtype,
-        revision=revision,
-        trust_remote_code=trust_remote_code,
-        seed=seed,
-        calib_source=calib_source,
-        log_samples=log_samples,
-    )
+    spec = options.to_spec()
     if check:  # methods installed only on the workers: --no-check
         from harness.runner import prepare
 
@@ -271,8 +219,8 @@ def _store_ready(url: str) -> None:
 
 def _follow(job_id: int):  # noqa: ANN202 -> Job
     """Poll the store until the job ends; a progress bar per suite; prints the outcome."""
-    from db import jobs
     from cli.common import err_console, progress_bars
+    from db import jobs
     from skipbench.settings import get_settings
 
     url = get_settings().db_url
@@ -296,8 +244,8 @@ def _follow(job_id: int):  # noqa: ANN202 -> Job
                 break
             time.sleep(1.0)
     if job.status == "succeeded" and job.run_id is not None:
-        from db.store import Store, run_to_dict
         from cli.tables import print_runs
+        from db.store import Store, run_to_dict
 
         store = Store(url)
         run = store.get_run(job.run_id)
