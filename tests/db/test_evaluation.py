@@ -1,0 +1,106 @@
+"""The evaluation identity and row merging against hand-worked cases."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from db.evaluation import dense_match, merge_runs, pick_results, subject, suite_evaluation
+
+PPL = {"tasks": ["wikitext2"], "limit": None, "seq_len": 2048, "batch_size": 1}
+SMOKE = {**PPL, "limit": 1, "seq_len": 256}
+ZS = {"tasks": ["piqa"], "limit": None, "batch_size": 8, "log_samples": False}
+TP = {"limit": None, "repeats": 10, "baseline": True}
+GPU, CPU = "NVIDIA H200", "cpu: x86_64 (2 threads)"
+
+
+def run(i, suite, config, method="dense", device=GPU, status="succeeded", files=None, **extra):
+    return {"id": i, "status": status, "model_id": "m", "model_hash": "h", "model_dtype": "bf16",
+            "method_name": method, "method_config": extra.pop("method_config", {}),
+            "method_details": {}, "seed": 0, "suites": {suite: config}, "device": device,
+            "data_files": files or {}, **extra}  # fmt: skip
+
+
+def merged(runs):
+    suites = {r["id"]: list(r["suites"]) for r in runs}
+    return {tuple(row.run_ids): row for row in merge_runs(runs, suites)}
+
+
+def test_identity_ignores_selection_fields_and_adds_device_only_for_speed():
+    a = suite_evaluation(run(1, "zeroshot", ZS), "zeroshot")
+    b = suite_evaluation(
+        run(2, "zeroshot", {**ZS, "tasks": ["boolq"], "log_samples": True}, device=CPU), "zeroshot"
+    )
+    assert a.matches(b)  # tasks, log_samples and (for quality) the device do not matter
+    assert not a.matches(suite_evaluation(run(3, "zeroshot", {**ZS, "batch_size": 4}), "zeroshot"))
+    gpu = suite_evaluation(run(4, "throughput", TP), "throughput")
+    cpu = suite_evaluation(run(5, "throughput", TP, device=CPU), "throughput")
+    assert not gpu.matches(cpu) and "device=" + CPU in cpu.describe()
+    assert gpu.matches(
+        suite_evaluation(run(6, "throughput", {**TP, "baseline": False}), "throughput")
+    )
+
+
+def test_data_hashes_must_agree_on_files_both_read():
+    wt = {"wikitext2/test.jsonl": "aa", "zeroshot/piqa/validation.jsonl": "zz"}
+    a = suite_evaluation(run(1, "perplexity", PPL, files=wt), "perplexity")
+    assert dict(a.files) == {"wikitext2/test.jsonl": "aa"}  # only the suite's own files
+    other_zs = {"wikitext2/test.jsonl": "aa", "zeroshot/piqa/validation.jsonl": "yy"}
+    assert a.matches(suite_evaluation(run(2, "perplexity", PPL, files=other_zs), "perplexity"))
+    changed = {"wikitext2/test.jsonl": "bb"}
+    assert not a.matches(suite_evaluation(run(3, "perplexity", PPL, files=changed), "perplexity"))
+    more = {"wikitext2/test.jsonl": "aa", "c4/validation_2k.jsonl": "cc"}  # another task: fine
+    assert a.matches(suite_evaluation(run(4, "perplexity", PPL, files=more), "perplexity"))
+
+
+def test_suites_of_separate_runs_merge_and_a_smoke_test_stays_apart():
+    rows = merged([run(1, "perplexity", PPL), run(2, "zeroshot", ZS), run(3, "perplexity", SMOKE)])
+    assert set(rows) == {(2, 1), (3,)}
+    assert rows[(2, 1)].anchor == 2 and rows[(3,)].partial and not rows[(2, 1)].partial
+
+
+def test_method_config_and_failed_or_empty_runs():
+    runs = [
+        run(1, "perplexity", PPL, method="orthorank", method_config={"layers": "last"}),
+        run(2, "perplexity", PPL, method="orthorank", method_config={"layers": "0-15"}),
+        run(3, "perplexity", PPL, method="orthorank", method_config={"layers": "last"}),
+        run(4, "perplexity", PPL, status="failed"),
+    ]
+    suites = {1: ["perplexity"], 2: ["perplexity"], 3: ["perplexity"], 4: ["perplexity"]}
+    got = sorted(tuple(r.run_ids) for r in merge_runs(runs, suites))
+    assert got == [(2,), (3, 1)]  # the failed run joins nothing
+    assert merge_runs([run(5, "perplexity", PPL)], {5: []}) == []  # stored no results
+
+
+def test_cpu_and_gpu_speed_rows_both_carry_the_quality():
+    rows = merged([run(1, "perplexity", PPL), run(2, "throughput", TP),
+                   run(3, "throughput", TP, device=CPU)])  # fmt: skip
+    assert set(rows) == {(3, 1), (2, 1)}
+    gpu = next(r for r in rows.values() if r.anchor == 2)
+    assert gpu.shared == {"perplexity"} and gpu.sources["perplexity"] == [1]
+
+
+def test_newest_run_wins_a_metric_both_stored():
+    rows = merged([run(1, "perplexity", PPL), run(2, "perplexity", PPL)])
+    row = rows[(2, 1)]
+    results = [
+        SimpleNamespace(run_id=1, suite="perplexity", task="wikitext2", metric="perplexity", value=10.0),
+        SimpleNamespace(run_id=1, suite="perplexity", task="c4", metric="perplexity", value=30.0),
+        SimpleNamespace(run_id=2, suite="perplexity", task="wikitext2", metric="perplexity", value=11.0),
+        SimpleNamespace(run_id=9, suite="perplexity", task="wikitext2", metric="perplexity", value=99.0),
+    ]  # fmt: skip
+    picked = {(r.task, r.value) for r in pick_results(row, results)}
+    assert picked == {("wikitext2", 11.0), ("c4", 30.0)}
+
+
+def test_dense_match_needs_the_same_evaluation():
+    runs = [run(1, "perplexity", PPL), run(2, "perplexity", SMOKE),
+            run(3, "perplexity", SMOKE, method="shortgpt"), run(4, "perplexity", {**PPL, "seq_len": 512}, method="sleb")]  # fmt: skip
+    rows = merge_runs(runs, {r["id"]: ["perplexity"] for r in runs})
+    by_anchor = {r.anchor: r for r in rows}
+    smoke = by_anchor[3].evaluations["perplexity"]
+    assert dense_match(rows, subject(runs[2]).model, smoke).anchor == 2
+    assert dense_match(rows, subject(runs[3]).model, by_anchor[4].evaluations["perplexity"]) is None
+    other_hash = {**runs[0], "model_hash": "other"}
+    assert (
+        dense_match(rows, subject(other_hash).model, by_anchor[1].evaluations["perplexity"]) is None
+    )
