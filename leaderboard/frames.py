@@ -1,7 +1,7 @@
 """The leaderboard's table logic in plain pandas (no Streamlit): tested directly.
 
-Runs and results come in as the dicts of ``db.queries``; the wide table has one row per run,
-identity columns first, then one column per metric (``MetricColumn.label``). Missing results
+Runs and results come in as the dicts of ``db.queries``; the wide table has one row per run or
+per merged row (``leaderboard.rows``), identity columns first, then one column per metric (``MetricColumn.label``). Missing results
 stay NaN (shown blank), never zero.
 """
 
@@ -12,9 +12,9 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from db.evaluation import subject, suite_evaluation
 from leaderboard.columns import SPEEDUP, MetricColumn, ordered, suite_family
 
 ID_COLUMNS = ["Run", "Model", "Method", "Sparsity", "Layers", "Device", "Status"]
@@ -37,53 +37,13 @@ def results_frame(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(list(results), columns=RESULT_FIELDS)
 
 
-def sparsity_key(value: Any) -> float:
-    """Group key for a nominal sparsity (None, as for dense, groups with 0)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return 0.0
-    return round(float(value), 6)
-
-
-def latest_per_key(runs: pd.DataFrame, with_results: Iterable[int] | None = None) -> pd.DataFrame:
-    """The newest succeeded run of each (model, method, sparsity); ids grow with creation.
-
-    With ``with_results``, only those runs count (a diagnostics-only run such as
-    ``analyze sink`` stores no results and must not hide the model's dense row)."""
-    ok = runs[runs["status"] == "succeeded"].copy()
-    if with_results is not None:
-        ok = ok[ok["id"].isin(set(with_results))]
-    if ok.empty:
-        return ok
-    ok["_key"] = [
-        (m, meth, sparsity_key(s))
-        for m, meth, s in zip(ok["model_id"], ok["method_name"], ok["sparsity"])
-    ]
-    latest = ok.sort_values("id").groupby("_key", sort=False).tail(1)
-    return latest.drop(columns="_key").sort_values("id").reset_index(drop=True)
-
-
-def dense_candidates(
-    runs: pd.DataFrame, model_id: str, device: Any, same_device_only: bool = False
-) -> list[int]:
-    """A model's succeeded dense runs in the order they serve as its baseline: same device
-    first, newest first (a metric's baseline is the first of these that has the metric)."""
-    dense = runs[
-        (runs["status"] == "succeeded")
-        & (runs["method_name"] == "dense")
-        & (runs["model_id"] == model_id)
-    ]
-    same = dense["device"].fillna("") == (device or "")
-    first = sorted(dense.loc[same, "id"], reverse=True)
-    rest = [] if same_device_only else sorted(dense.loc[~same, "id"], reverse=True)
-    return [int(i) for i in [*first, *rest]]
-
-
 DERIVED_SPEEDUP = "Speedup over dense (tokens/s ratio, dense run)"  # marks rows made here
 
 
 def with_speedup(results: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Add ``speedup`` rows: a throughput task's tokens/s over the same model's dense run on
-    the same device (dense itself gets 1.0). No dense run on that device: no speedup.
+    """Add ``speedup`` rows: a throughput task's tokens/s over the newest succeeded dense run of
+    the same model (id, weights hash, dtype) whose throughput was measured the same way (same
+    settings and device, ``db.evaluation``); dense itself gets 1.0. No such run: no speedup.
 
     A speedup the suite stored itself (dense timed in the same process) is kept as it is.
     """
@@ -92,14 +52,23 @@ def with_speedup(results: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         return results
     stored = results[results["metric"] == SPEEDUP]
     measured = set(zip(stored["run_id"], stored["suite"], stored["task"], strict=True))
-    by_run = runs.set_index("id")
+    by_run = {int(r["id"]): r for r in runs.to_dict("records")}
     lookup = {(r.run_id, r.suite, r.task): r.value for r in tps.itertuples()}
+    dense = sorted(
+        (r for r in by_run.values() if r["status"] == "succeeded" and r["method_name"] == "dense"),
+        key=lambda r: -int(r["id"]),
+    )
     extra = []
     for r in tps.itertuples():
-        if r.run_id not in by_run.index or (r.run_id, r.suite, r.task) in measured:
+        run = by_run.get(int(r.run_id))
+        if run is None or (r.run_id, r.suite, r.task) in measured:
             continue
-        run = by_run.loc[r.run_id]
-        refs = dense_candidates(runs, run["model_id"], run["device"], same_device_only=True)
+        mine = suite_evaluation(run, r.suite)
+        refs = [
+            int(d["id"])
+            for d in dense
+            if subject(d).model == subject(run).model and suite_evaluation(d, r.suite).matches(mine)
+        ]
         base = next((lookup[k] for k in ((i, r.suite, r.task) for i in refs) if k in lookup), None)
         if not base:
             continue
@@ -164,10 +133,22 @@ def value_matrix(results: pd.DataFrame, columns: Sequence[MetricColumn]) -> pd.D
     return matrix.reindex(columns=list(labels.values())).astype(float)
 
 
+EXTRA_COLUMNS = {
+    "Runs": "run_ids", "Config": "config", "Evaluation": "evaluation", "Speed check": "speed_check",
+}  # fmt: skip
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(f"#{v}" for v in value)
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
 def wide_table(
     runs: pd.DataFrame, results: pd.DataFrame, columns: Sequence[MetricColumn]
 ) -> pd.DataFrame:
-    """One row per run in ``runs``: identity columns, then each metric column (NaN if absent)."""
+    """One row per line of ``runs`` (runs, or merged rows keyed by their anchor run): identity
+    columns, each metric column (NaN if absent), then details (``EXTRA_COLUMNS`` if present)."""
     ids = list(runs["id"]) if not runs.empty else []
     table = pd.DataFrame(
         {
@@ -180,40 +161,14 @@ def wide_table(
             "Status": list(runs["status"]) if ids else [],
         }
     )
+    for name, field in EXTRA_COLUMNS.items():  # merged rows (leaderboard.rows) carry these
+        if field in runs:
+            table[name] = [_text(v) for v in runs[field]] if ids else []
     matrix = value_matrix(results, columns).reindex(ids)
     for col in columns:
         table[col.label] = matrix[col.label].to_numpy() if ids else pd.Series(dtype=float)
-    tail = ["Layers", "Device", "Status"]  # wide details after the numbers
-    return table[[c for c in table.columns if c not in tail] + tail]
-
-
-def relative_to_dense(
-    table: pd.DataFrame,
-    runs: pd.DataFrame,
-    results: pd.DataFrame,
-    columns: Sequence[MetricColumn],
-    percent: bool = False,
-) -> pd.DataFrame:
-    """Each metric as its change from the same model's dense run (the newest one that has the
-    metric, on the same device when there is one; blank without one):
-    ``value - dense`` (fractions such as accuracy in percentage points, i.e. x100) or, with
-    ``percent``, ``100 * (value - dense) / dense``."""
-    out = table.copy()
-    if table.empty:
-        return out
-    labels = [c.label for c in columns]
-    matrix = value_matrix(results, columns)
-    base = np.full((len(table), len(labels)), np.nan)
-    for row, (model, device) in enumerate(zip(table["Model"], table["Device"])):
-        refs = [i for i in dense_candidates(runs, model, device) if i in matrix.index]
-        for j, label in enumerate(labels):
-            values_j = (matrix.at[i, label] for i in refs)
-            base[row, j] = next((v for v in values_j if not pd.isna(v)), np.nan)
-    values = table[labels].to_numpy(dtype=float)
-    delta = values - base
-    points = [100.0 if c.is_fraction else 1.0 for c in columns]
-    out[labels] = 100.0 * delta / base if percent else delta * points
-    return out
+    tail = ["Layers", "Device", "Status", *EXTRA_COLUMNS]  # wide details after the numbers
+    return table[[c for c in table.columns if c not in tail] + [c for c in tail if c in table]]
 
 
 def sort_table(

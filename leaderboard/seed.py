@@ -299,6 +299,108 @@ def _seed_jobs(url: str, s: _Seeder, failed: int, running: int, dense: int) -> N
         session.add_all(jobs)
 
 
+CPU_DEVICE = "cpu: x86_64 (2 threads) (demo)"
+PPL_FULL = {
+    "tasks": ["wikitext2"],
+    "limit": None,
+    "seq_len": 2048,
+    "batch_size": 1,
+    "data_source": "auto",
+}
+PPL_SMOKE = {**PPL_FULL, "limit": 1, "seq_len": 256}  # `--limit 1 --seq-len 256`
+ZS_FULL = {
+    "tasks": ["piqa"],
+    "limit": None,
+    "batch_size": 8,
+    "data_source": "auto",
+    "log_samples": False,
+}
+TP_GRID = {"tasks": ["prefill", "decode"], "limit": None, "preset": "custom", "prefill_batch_sizes": [1],
+           "prefill_seq_lens": [2048], "decode_batch_sizes": [1], "prompt_len": 512, "new_tokens": 128,
+           "decode_modes": ["eager"], "warmup": 2, "repeats": 10, "rounds": 2, "decode_repeats": 3,
+           "baseline": True}  # fmt: skip
+FILES = {
+    "perplexity": {"wikitext2/test.jsonl": "a1" * 32},
+    "zeroshot": {"zeroshot/piqa/validation.jsonl": "b2" * 32},
+}
+
+
+def _ppl(value: float) -> list[ResultRow]:
+    return [
+        ResultRow(
+            "perplexity", "wikitext2", "perplexity", value, False, n=140, display_name="Perplexity"
+        )
+    ]
+
+
+def _zs(average: float) -> list[ResultRow]:
+    return [ResultRow("zeroshot", "piqa", "acc", average, True, n=1838, unit="fraction", display_name="Accuracy"),
+            ResultRow("zeroshot", "average", "average", average, True, n=1, unit="fraction",
+                      display_name="Zero-shot average")]  # fmt: skip
+
+
+def _tp(tokens_per_s: float, *, p90_ratio: float = 1.02, speedup: float | None = None,
+        tpot_ms: float = 3.0) -> list[ResultRow]:  # fmt: skip
+    median = 2048 / tokens_per_s * 1000
+    rows = [ResultRow("throughput", "prefill/b1x2048", "tokens_per_s", tokens_per_s, True, n=20, unit="tokens/s",
+                      display_name="Throughput"),
+            ResultRow("throughput", "prefill/b1x2048", "latency_ms", median, False, n=20, unit="ms",
+                      display_name="Latency (median)"),
+            ResultRow("throughput", "prefill/b1x2048", "latency_p90_ms", median * p90_ratio, False, n=20, unit="ms",
+                      display_name="Latency (p90)"),
+            ResultRow("throughput", "decode-eager/b1p512n128", "ttft_ms", 40.0, False, n=3, unit="ms",
+                      display_name="Time to first token"),
+            ResultRow("throughput", "decode-eager/b1p512n128", "tpot_ms", tpot_ms, False, n=3, unit="ms",
+                      display_name="Time per output token")]  # fmt: skip
+    if speedup is not None:
+        rows.append(ResultRow("throughput", "prefill/b1x2048", "speedup", speedup, True, n=20, unit="×",
+                              display_name="Speedup over dense (same process)"))  # fmt: skip
+    return rows
+
+
+def seed_evaluations(url: str) -> dict[str, int]:
+    """A store reproducing what one row per (model, method) got wrong: suites stored in separate
+    runs, a newer smoke-test dense run (``limit=1, seq_len=256``), two OrthoRank configs at one
+    sparsity, CPU and GPU speed of one model, a speedup above its ideal, a dense decode whose
+    TTFT is not below its total time and a wide p90/median spread (synthetic numbers)."""
+    store, clock, ids = Store(url), [T0], {}
+
+    def run(name: str, method: str, sparsity: float, suite: str, config: dict[str, Any],
+            rows: list[ResultRow], *, device: str = DEVICE, method_config: dict[str, Any] | None = None) -> None:  # fmt: skip
+        clock[0] += timedelta(minutes=5)
+        n = round(sparsity * SMOL.layers)
+        details = {"removed_layers": ORDER[(SMOL.model_id, "shortgpt")][:n], "num_layers_total": SMOL.layers,
+                   "sparsity": {"nominal": sparsity, "realized": n / SMOL.layers}}  # fmt: skip
+        files = FILES.get(suite, {})
+        run_id = store.create_run(
+            model_id=SMOL.model_id, model_hash="sha256:demo-smol", model_dtype="bfloat16",
+            model_info={"num_layers": SMOL.layers}, method_name=method,
+            method_config=method_config if method_config is not None else ({"sparsity": sparsity} if sparsity else {}),
+            method_details=details, sparsity=sparsity, suites={suite: config}, seed=0, device=device,
+            provenance=provenance(files), data_files=files, created_at=clock[0],
+        )  # fmt: skip
+        store.add_suite_results(run_id, suite, rows)
+        store.finish_run(run_id, "succeeded")
+        ids[name] = run_id
+
+    run("dense/ppl", "dense", 0.0, "perplexity", PPL_FULL, _ppl(20.24))
+    run("dense/zs", "dense", 0.0, "zeroshot", ZS_FULL, _zs(0.70))
+    run("dense/tp-gpu", "dense", 0.0, "throughput", TP_GRID, _tp(100000.0))
+    run("dense/tp-cpu", "dense", 0.0, "throughput", TP_GRID, _tp(2000.0, p90_ratio=1.6, tpot_ms=0.0),
+        device=CPU_DEVICE)  # fmt: skip
+    run("shortgpt0.2/ppl", "shortgpt", 0.2, "perplexity", PPL_FULL, _ppl(28.0))
+    run("shortgpt0.2/zs", "shortgpt", 0.2, "zeroshot", ZS_FULL, _zs(0.60))
+    run("shortgpt0.2/tp-gpu", "shortgpt", 0.2, "throughput", TP_GRID, _tp(123000.0))
+    run("shortgpt0.1/ppl", "shortgpt", 0.1, "perplexity", PPL_FULL, _ppl(24.0))
+    run("shortgpt0.1/tp-gpu", "shortgpt", 0.1, "throughput", TP_GRID, _tp(318000.0, speedup=3.18))
+    for layers, value in (("last", 22.0), ("0-15", 23.5)):
+        run(f"orthorank0.2/{layers}", "orthorank", 0.2, "perplexity", PPL_FULL, _ppl(value),
+            method_config={"sparsity": 0.2, "layers": layers})  # fmt: skip
+    run("shortgpt0.2/smoke", "shortgpt", 0.2, "perplexity", PPL_SMOKE, _ppl(45.0))
+    run("dense/smoke", "dense", 0.0, "perplexity", PPL_SMOKE, _ppl(35.38))  # the newest dense run
+    return ids
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:

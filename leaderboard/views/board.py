@@ -1,4 +1,5 @@
-"""Page 1, the leaderboard: one row per (model, method, sparsity), metric columns by suite."""
+"""Page 1, the leaderboard: one row per model, method config and evaluation config (suites
+merged across runs, ``db.evaluation``), metric columns by suite."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from leaderboard import access, frames, widgets
+from leaderboard import access, frames, origins, rows, widgets
 from leaderboard.columns import MetricColumn, compact
 
 BEST_STYLE = "background-color: rgba(33, 195, 84, 0.22); font-weight: 700"
@@ -24,8 +25,8 @@ def _default_sort(columns: list[MetricColumn]) -> int:
 
 def _highlight(table: pd.DataFrame, best: dict[str, list[int]]) -> pd.DataFrame:
     styles = pd.DataFrame("", index=table.index, columns=table.columns)
-    for label, rows in best.items():
-        for row in rows:
+    for label, positions in best.items():
+        for row in positions:
             styles.iloc[row, table.columns.get_loc(label)] = BEST_STYLE
     return styles
 
@@ -36,6 +37,9 @@ def sidebar_filters(runs: pd.DataFrame, results: pd.DataFrame) -> dict[str, Any]
     models = side.multiselect("Model", sorted(runs["model_id"].unique()), key="lb_models")
     methods = side.multiselect("Method", sorted(runs["method_name"].unique()), key="lb_methods")
     devices = side.multiselect("Device", sorted(runs["device"].dropna().unique()), key="lb_devices")
+    origin = side.multiselect(
+        "Origin", origins.labels(runs), key="lb_origins", help="measured here, or which bundle"
+    )
     suites = side.multiselect("Suite", sorted(results["suite"].unique()), key="lb_suites")
     top = float(max(0.5, runs["sparsity"].fillna(0).max()))
     sparsity = side.slider(
@@ -45,7 +49,7 @@ def sidebar_filters(runs: pd.DataFrame, results: pd.DataFrame) -> dict[str, Any]
         "Search", key="lb_search", placeholder="model, method, layers, device ..."
     )
     return {"models": models, "methods": methods, "devices": devices, "suites": suites,
-            "sparsity_range": sparsity, "search": search}  # fmt: skip
+            "sparsity_range": sparsity, "search": search, "origins": origin}  # fmt: skip
 
 
 def render() -> None:
@@ -56,11 +60,13 @@ def render() -> None:
         return
     results = access.load_results(url)
     picked = sidebar_filters(runs, results)
+    runs, results = origins.keep(runs, results, picked["origins"])
     c1, c2, c3, c4 = st.columns([1, 1, 1, 1.3])
     all_runs = c1.toggle(
         "All runs",
         key="lb_all_runs",
-        help="every run, not only the newest successful one per (model, method, sparsity)",
+        help="every run on its own, instead of one row per model, method config and "
+        "evaluation settings with suites merged across successful runs",
     )
     all_metrics = c2.toggle(
         "All metrics", key="lb_all_metrics", help="every stored metric, not only the headline ones"
@@ -68,7 +74,8 @@ def render() -> None:
     relative = c3.toggle(
         "Relative to dense",
         key="lb_relative",
-        help="each number as its change from the same model's dense run",
+        help="each number as its change from the same model's dense row measured the same way "
+        "(same evaluation settings and data; same device for speed)",
     )
     as_percent = (
         relative
@@ -82,13 +89,17 @@ def render() -> None:
         == "percent"
     )
 
-    shown_runs = runs if all_runs else frames.latest_per_key(runs, results["run_id"])
+    if all_runs:
+        shown_runs, shown_results = rows.with_speed_checks(runs, results), results
+    else:
+        merged = rows.merge(runs, results)
+        shown_runs, shown_results = merged.runs, merged.results
     columns = frames.metric_columns(results)
     if not all_metrics:
         columns = compact(columns)
     if picked["suites"]:
         columns = [c for c in columns if c.suite in picked["suites"]]
-    table = frames.wide_table(shown_runs, results, columns)
+    table = frames.wide_table(shown_runs, shown_results, columns)
     labels = [c.label for c in columns]
     if picked["suites"]:
         table = table[table[labels].notna().any(axis=1)]
@@ -100,8 +111,10 @@ def render() -> None:
         picked["sparsity_range"],
         picked["search"],
     )
+    lacking: dict[int, list[str]] = {}
     if relative:
-        table = frames.relative_to_dense(table, runs, results, columns, percent=as_percent)
+        lacking = rows.without_baseline(table, runs, results, columns)
+        table = rows.relative_to_dense(table, runs, results, columns, percent=as_percent)
 
     if columns:
         s1, s2 = st.columns([3, 1])
@@ -121,16 +134,36 @@ def render() -> None:
         key="lb_table",
         height="content" if len(table) <= 25 else 720,
     )
-    what = "all runs" if all_runs else "newest successful run per (model, method, sparsity)"
+    what = (
+        "all runs"
+        if all_runs
+        else "one per model, method config and evaluation settings; suites merged across "
+        "successful runs, the newest value wins; Run: the row's newest run"
+    )
     st.caption(
         f"{len(table)} rows ({what}). ↑/↓: higher/lower is better; the best value of each column is "
-        "highlighted; blank: not measured. Speedup = tokens/s over the same model's dense run on the same device."
+        "highlighted; blank: not measured. Speedup = tokens/s over the same model's dense run "
+        "measured the same way (same settings and device)."
         + (
-            " Changes are from the same model's dense run (accuracy in percentage points)."
+            " Changes are from the same model's dense row with the same evaluation settings "
+            "(accuracy in percentage points)."
             if relative
             else ""
         )
     )
+    if lacking:
+        st.info(
+            "No dense row measured the same way (blank changes) for: "
+            + ", ".join(f"#{r} ({', '.join(s)})" for r, s in lacking.items())
+        )
+    if "Speed check" in table and table["Speed check"].str.contains("⚠").any():
+        flagged = table.loc[table["Speed check"].str.contains("⚠"), "Run"]
+        st.warning(
+            "Speed figures that fail a sanity check (above the ideal 1/(1 − realized sparsity), "
+            "TTFT not below total time, or a wide p90/median spread): "
+            + ", ".join(f"#{int(r)}" for r in flagged)
+            + ". See the Speed check column."
+        )
     if any(widgets.is_synthetic(p) for p in runs.loc[runs["id"].isin(table["Run"]), "provenance"]):
         st.warning(
             "Some rows are synthetic demo data (provenance.synthetic_demo): no model was run for them."

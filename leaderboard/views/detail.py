@@ -8,7 +8,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from leaderboard import access, details, widgets
+from leaderboard import access, details, speed_checks, widgets
 from leaderboard.columns import MetricColumn, ordered
 from leaderboard.frames import DERIVED_SPEEDUP
 
@@ -127,6 +127,10 @@ def render() -> None:
         st.dataframe(_results_table(rows), hide_index=True, key="rd_results", placeholder="")
 
     artifacts = access.load_artifacts(url, run_id)
+    for warning in speed_checks.run_warnings(
+        rows.to_dict("records"), method_details, str(run["method_name"]), run.get("device"), artifacts
+    ):
+        st.warning(f"Speed check: {warning}")
     _samples(artifacts)
     _diagnostics(artifacts)
 

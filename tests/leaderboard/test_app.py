@@ -50,6 +50,18 @@ def _frame_with(at, column: str, index: int = 0):
     return [d for d in at.dataframe if column in d.value.columns][index]
 
 
+def _scales(spec: str) -> dict[str, dict]:
+    """axis -> the scale of the chart's field ``x`` / ``y`` encodings (any layer)."""
+    import json
+
+    out = {}
+    for layer in json.loads(spec).get("layer", []):
+        for axis, enc in layer.get("encoding", {}).items():
+            if isinstance(enc, dict) and enc.get("field") in ("x", "y") and "scale" in enc:
+                out[axis] = enc["scale"]
+    return out
+
+
 def _board(at) -> pd.DataFrame:
     assert len(at.dataframe) == 1
     return at.dataframe[0].value
@@ -178,9 +190,10 @@ def test_downloads_are_exactly_what_is_shown(seeded, monkeypatch):
     shown = _board(at)
     from_csv = pd.read_csv(io.StringIO(captured["Download CSV"]), keep_default_na=True)
     assert list(from_csv.columns) == list(shown.columns)
-    pd.testing.assert_frame_equal(
-        from_csv.fillna({"Layers": ""}), shown.fillna({"Layers": ""}), check_dtype=False
-    )
+    texts = {
+        c: "" for c in ("Layers", "Config", "Evaluation", "Speed check")
+    }  # blank text reads as NaN
+    pd.testing.assert_frame_equal(from_csv.fillna(texts), shown.fillna(texts), check_dtype=False)
     from_json = pd.read_json(io.StringIO(captured["Download JSON"]), orient="records")
     assert list(from_json["Run"]) == list(shown["Run"])
 
@@ -223,9 +236,8 @@ def test_accuracy_vs_speed_chart_and_frontier(seeded):
     # perplexity: lower is better, so its axis is reversed (up = better)
     ppl = next(o for o in at.selectbox(key="sc_quality").options if "WikiText-2" in o)
     at.selectbox(key="sc_quality").set_value(ppl).run()
-    spec = at.get("vega_lite_chart")[0].proto.spec
-    assert '"y": {"field": "y", "scale": {"reverse": true' in spec
-    assert '"x": {"field": "x", "scale": {"reverse": false' in spec
+    scales = _scales(at.get("vega_lite_chart")[0].proto.spec)
+    assert scales["y"]["reverse"] is True and scales["x"]["reverse"] is False
 
 
 def test_run_detail_layer_strip_results_and_provenance(seeded):
@@ -341,3 +353,132 @@ def test_leaderboard_on_postgresql(pg_demo_store, monkeypatch):
     assert set(table["Run"]) == _expected_latest(url)
     at = app_test("jobs_queue")
     assert {m.label.lower(): int(m.value) for m in at.metric}["running"] == 1
+
+
+# --- issue 14: rows per evaluation config, on a store that reproduces what used to go wrong ---
+
+
+@pytest.fixture(scope="module")
+def eval_store(tmp_path_factory) -> tuple[str, dict[str, int]]:
+    from leaderboard.seed import seed_evaluations
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('lb_eval') / 'eval.db'}"
+    return url, seed_evaluations(url)
+
+
+@pytest.fixture
+def eval_seeded(eval_store, monkeypatch) -> tuple[str, dict[str, int]]:
+    from skipbench.settings import reset_settings_cache
+
+    monkeypatch.setenv("SKIPBENCH_DATABASE_URL", eval_store[0])
+    reset_settings_cache()
+    return eval_store
+
+
+def _row_with(table: pd.DataFrame, run_id: int) -> pd.Series:
+    """The board row that merged ``run_id`` (Runs lists every merged run as #id)."""
+    hits = table[table["Runs"].str.split(", ").map(lambda ids: f"#{run_id}" in ids)]
+    assert len(hits) >= 1, (run_id, list(table["Runs"]))
+    return hits.iloc[0]
+
+
+def test_suites_of_separate_runs_merge_into_one_row(eval_seeded):
+    url, ids = eval_seeded
+    table = _board(app_test())
+    ppl, avg = _col(table, "Perplexity", "WikiText-2"), _col(table, "Zero-shot", "Average")
+    dense = _row_with(table, ids["dense/ppl"])
+    assert f"#{ids['dense/zs']}" in dense["Runs"].split(", ")
+    assert dense[ppl] == _value(url, ids["dense/ppl"], "perplexity", "wikitext2", "perplexity")
+    assert dense[avg] == _value(url, ids["dense/zs"], "zeroshot", "average", "average")
+    short = _row_with(table, ids["shortgpt0.2/zs"])
+    assert short[ppl] == _value(
+        url, ids["shortgpt0.2/ppl"], "perplexity", "wikitext2", "perplexity"
+    )
+    # the best zero-shot average is dense's, no longer hidden behind its newest (smoke) run
+    best = table[avg].max()
+    assert best == dense[avg] and set(table.loc[table[avg] == best, "Method"]) == {"dense"}
+
+
+def test_smoke_dense_run_is_its_own_row_and_its_own_baseline(eval_seeded):
+    url, ids = eval_seeded
+    at = app_test()
+    table = _board(at)
+    ppl = _col(table, "Perplexity", "WikiText-2")
+    smoke = table[table["Run"] == ids["dense/smoke"]].iloc[0]
+    assert smoke[ppl] == 35.38 and "limit=1" in smoke["Evaluation"]
+    full = [v for m, v in zip(table["Method"], table[ppl]) if m == "dense" and v != 35.38]
+    assert full and set(full) == {20.24}
+    at.toggle(key="lb_relative").set_value(True).run()
+    rel = _board(at).set_index("Run")
+    short_full = _row_with(table, ids["shortgpt0.2/ppl"])["Run"]
+    assert rel.loc[short_full, ppl] == pytest.approx(28.0 - 20.24)  # full against full
+    assert rel.loc[ids["shortgpt0.2/smoke"], ppl] == pytest.approx(45.0 - 35.38)  # smoke vs smoke
+
+
+def test_two_orthorank_configs_at_one_sparsity_are_two_rows(eval_seeded):
+    _, ids = eval_seeded
+    table = _board(app_test())
+    ortho = table[table["Method"] == "orthorank"].set_index("Run")
+    assert set(ortho.index) == {ids["orthorank0.2/last"], ids["orthorank0.2/0-15"]}
+    assert ortho.loc[ids["orthorank0.2/last"], "Config"] == "layers=last"
+
+
+def test_speed_above_ideal_and_cpu_rows_are_flagged(eval_seeded):
+    _, ids = eval_seeded
+    at = app_test()
+    table = _board(at).set_index("Run")
+    fast = table.loc[ids["shortgpt0.1/tp-gpu"], "Speed check"]
+    assert "3.18× is above its ideal 1.11×" in fast
+    cpu = table.loc[ids["dense/tp-cpu"], "Speed check"]
+    assert "not comparable across machines" in cpu and "time to first token" in cpu
+    assert "⚠" not in table.loc[ids["dense/tp-gpu"], "Speed check"]
+    assert any(str(ids["shortgpt0.1/tp-gpu"]) in w.value for w in at.warning)
+    at = app_test("run_detail", {"run": str(ids["shortgpt0.1/tp-gpu"])})
+    assert any("above its ideal" in w.value for w in at.warning)
+
+
+def _chart_data(at) -> list[dict]:
+    """Every record of every data set of the page's chart (AppTest keeps them as Arrow)."""
+    import pyarrow as pa
+
+    chart = at.get("vega_lite_chart")[0].proto
+    frames = [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.datasets]
+    return [r for f in frames for r in f.to_dict("records")]
+
+
+def _chart_points(at) -> list[dict]:
+    """Unique plotted rows (each point is drawn by several layers)."""
+    seen = {}
+    for r in _chart_data(at):
+        if "x" in r and "y" in r and "Run" in r and "label" in r:
+            seen[r["Run"]] = r
+    return list(seen.values())
+
+
+def test_chart_merges_runs_splits_devices_labels_and_draws_references(eval_seeded):
+    import json
+
+    _, ids = eval_seeded
+    at = app_test("scatter")
+    devices = at.selectbox(key="sc_device").options
+    assert len(devices) == 2 and any(d.startswith("cpu") for d in devices)
+    gpu = next(d for d in devices if not d.startswith("cpu"))
+    at.selectbox(key="sc_device").set_value(gpu).run()
+    points = _chart_points(at)
+    assert points and {p["Device"] for p in points} == {gpu}  # never CPU and GPU on one axis
+    dense = [p for p in points if p["Method"] == "dense"]
+    assert len(dense) == 1 and dense[0]["y"] == 0.70  # quality of run dense/zs ...
+    assert dense[0]["Run"] == ids["dense/tp-gpu"]  # ... speed of run dense/tp-gpu
+    assert {p["label"] for p in points} >= {"dense", "shortgpt 20%"}
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    ideals = [r["ideal"] for r in _chart_data(at) if "ideal" in r]
+    assert 1.25 in ideals  # 1 / (1 - 0.2)
+    marks = [layer["mark"] for layer in spec["layer"]]
+    assert any(isinstance(m, dict) and m.get("shape") == "diamond" for m in marks)
+    domain = _scales(at.get("vega_lite_chart")[0].proto.spec)["x"]["domain"]
+    xs = [p["x"] for p in points] + ideals
+    assert domain[0] < min(xs) and domain[1] > max(xs)  # padded: nothing on the edge
+    cpu = next(d for d in devices if d.startswith("cpu"))
+    at.selectbox(key="sc_device").set_value(cpu).run()
+    assert {p["Device"] for p in _chart_points(at)} == {cpu}
+    assert any("not comparable across machines" in w.value for w in at.warning)

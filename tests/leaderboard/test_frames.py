@@ -8,7 +8,7 @@ import random
 
 import pandas as pd
 
-from leaderboard import frames
+from leaderboard import frames, rows
 from leaderboard.columns import MetricColumn, compact, ordered
 from leaderboard.details import layer_states, numeric_series, record_tables
 from leaderboard.pareto import frontier
@@ -51,13 +51,63 @@ RESULTS = _res(
 )
 
 
-def test_latest_per_key_keeps_newest_success():
-    assert list(frames.latest_per_key(RUNS)["id"]) == [1, 3, 5, 6]
+def _merged_table(runs, results):
+    cols = frames.metric_columns(results)
+    merged = rows.merge(runs, results)
+    return frames.wide_table(merged.runs, merged.results, cols), cols
+
+
+def test_merge_keeps_one_row_per_subject_newest_value_wins():
+    table, cols = _merged_table(RUNS, RESULTS)
+    assert list(table["Run"]) == [1, 3, 5, 6]  # 2 and 3 (same config) merge; 4 failed
+    ppl = next(c.label for c in cols if c.metric == "perplexity")
+    assert table.set_index("Run").loc[3, ppl] == 12.0  # run 3 is newer than run 2
+    assert list(table.set_index("Run").loc[3, ["Runs"]]) == ["#3, #2"]
+
+
+def test_smoke_run_and_method_configs_are_rows_of_their_own():
+    runs = _runs((1, "succeeded", "m", "dense", 0.0, "gpu"), (2, "succeeded", "m", "dense", 0.0, "gpu"),
+                 (3, "succeeded", "m", "dense", 0.0, "gpu"), (4, "succeeded", "m", "sleb", 0.2, "gpu"),
+                 (5, "succeeded", "m", "sleb", 0.2, "gpu"))  # fmt: skip
+    full = {"perplexity": {"limit": None, "seq_len": 2048}}
+    runs["suites"] = [full, {"zeroshot": {"limit": None}}, {"perplexity": {"limit": 1, "seq_len": 256}},
+                      full, full]  # fmt: skip
+    runs["method_config"] = [{}, {}, {}, {"calibration_samples": 8}, {"calibration_samples": 32}]
+    results = _res(
+        (1, "perplexity", "wikitext2", "perplexity", 20.0, False, ""),
+        (2, "zeroshot", "average", "average", 0.70, True, "fraction"),
+        (3, "perplexity", "wikitext2", "perplexity", 35.0, False, ""),
+        (4, "perplexity", "wikitext2", "perplexity", 30.0, False, ""),
+        (5, "perplexity", "wikitext2", "perplexity", 26.0, False, ""),
+    )
+    table, cols = _merged_table(runs, results)
+    ppl, avg = (next(c.label for c in cols if c.metric == m) for m in ("perplexity", "average"))
+    by_run = table.set_index("Run")
+    assert sorted(by_run.index) == [2, 3, 4, 5]
+    assert (by_run.loc[2, ppl], by_run.loc[2, avg]) == (20.0, 0.70)  # suites of runs 1 and 2
+    assert by_run.loc[3, "Evaluation"] == "perplexity: limit=1, seq_len=256"
+    assert by_run.loc[4, "Config"] == "calibration_samples=8"
+    rel = rows.relative_to_dense(table, runs, results, cols).set_index("Run")
+    assert rel.loc[4, ppl] == 10.0 and rel.loc[5, ppl] == 6.0  # against 20, not the smoke 35
+    smoke_sleb = _runs((6, "succeeded", "m", "sleb", 0.2, "gpu")).assign(
+        suites=[{"perplexity": {"limit": 1, "seq_len": 256}}],
+        method_config=[{"calibration_samples": 8}],
+    )
+    runs2 = pd.concat([runs, smoke_sleb], ignore_index=True)
+    results2 = pd.concat(
+        [results, _res((6, "perplexity", "wikitext2", "perplexity", 50.0, False, ""))]
+    )
+    table2, _ = _merged_table(runs2, results2)
+    rel2 = rows.relative_to_dense(table2, runs2, results2, cols).set_index("Run")
+    assert rel2.loc[6, ppl] == 15.0  # the smoke sleb against the smoke dense
+    no_smoke = runs2[runs2["id"] != 3]
+    assert rows.without_baseline(table2, no_smoke, results2, cols)[6] == ["perplexity"]
 
 
 def test_missing_results_are_blank_not_zero():
     cols = frames.metric_columns(RESULTS)
-    table = frames.wide_table(frames.latest_per_key(RUNS), RESULTS, cols)
+    merged = rows.merge(RUNS, RESULTS)
+    table = frames.wide_table(merged.runs, merged.results, cols)
     zs = [c.label for c in cols if c.suite == "zeroshot"][0]
     assert table.set_index("Run")[zs].isna().tolist() == [False, False, True, True]
 
@@ -85,15 +135,14 @@ def test_speedup_stored_by_the_suite_is_kept_not_derived():
 
 
 def test_relative_to_dense_hand_worked():
-    cols = frames.metric_columns(RESULTS)
-    table = frames.wide_table(frames.latest_per_key(RUNS), RESULTS, cols)
-    rel = frames.relative_to_dense(table, RUNS, RESULTS, cols).set_index("Run")
+    table, cols = _merged_table(RUNS, RESULTS)
+    rel = rows.relative_to_dense(table, RUNS, RESULTS, cols).set_index("Run")
     ppl = next(c.label for c in cols if c.metric == "perplexity")
     avg = next(c.label for c in cols if c.metric == "average")
     assert rel.loc[3, ppl] == 2.0 and rel.loc[5, ppl] == 5.0 and rel.loc[1, ppl] == 0.0
     assert math.isclose(rel.loc[3, avg], -5.0)  # fractions in percentage points
     assert math.isnan(rel.loc[6, ppl])  # model n: no dense run
-    pct = frames.relative_to_dense(table, RUNS, RESULTS, cols, percent=True).set_index("Run")
+    pct = rows.relative_to_dense(table, RUNS, RESULTS, cols, percent=True).set_index("Run")
     assert math.isclose(pct.loc[3, ppl], 20.0) and math.isclose(pct.loc[5, ppl], 50.0)
 
 
@@ -216,15 +265,55 @@ def test_baseline_is_newest_dense_run_that_has_the_metric():
         ignore_index=True,
     )
     cols = frames.metric_columns(results)
-    assert list(frames.latest_per_key(runs, results["run_id"])["id"]) == [3, 5, 6, 7]
+    assert list(_merged_table(runs, results)[0]["Run"]) == [3, 5, 6, 7]
     table = frames.wide_table(runs[runs["id"] == 3], results, cols)
-    rel = frames.relative_to_dense(table, runs, results, cols).set_index("Run")
+    rel = rows.relative_to_dense(table, runs, results, cols).set_index("Run")
     ppl = next(c.label for c in cols if c.metric == "perplexity")
     avg = next(c.label for c in cols if c.metric == "average")
-    assert rel.loc[3, ppl] == 2.0  # run 7 has no perplexity: run 1 is the baseline for it
-    assert math.isclose(rel.loc[3, avg], -15.0)  # run 7 is the newest dense run with the average
+    assert rel.loc[3, ppl] == 2.0  # run 7 has no perplexity: run 1's (merged) is the baseline
+    assert math.isclose(rel.loc[3, avg], -15.0)  # the newest dense run with the average wins
     speed = frames.with_speedup(results, runs)
     assert speed[speed["metric"] == "speedup"].set_index("run_id")["value"].to_dict() == {
         1: 1.0,
         3: 1.25,
     }
+
+
+def test_speed_flags_hand_worked():
+    from leaderboard.speed_checks import CPU_NOTE, run_warnings
+
+    def tp(task, metric, value):
+        return {"suite": "throughput", "task": task, "metric": metric, "value": value}
+
+    details = {"sparsity": {"realized": 0.1}}  # ideal 1/(1 - 0.1) = 1.11x
+    fine = [tp("prefill/b1x8", "speedup", 1.10), tp("prefill/b1x8", "latency_ms", 10.0),
+            tp("prefill/b1x8", "latency_p90_ms", 12.0), tp("decode/b1", "ttft_ms", 5.0),
+            tp("decode/b1", "tpot_ms", 1.0)]  # fmt: skip
+    assert run_warnings(fine, details, "shortgpt", "NVIDIA H200") == []
+    bad = [tp("prefill/b1x8", "speedup", 3.18), tp("prefill/b1x8", "latency_ms", 10.0),
+           tp("prefill/b1x8", "latency_p90_ms", 16.0), tp("decode/b1", "ttft_ms", 5.0),
+           tp("decode/b1", "tpot_ms", 0.0)]  # fmt: skip
+    flags = run_warnings(bad, details, "dense", "cpu: x86 (2 threads)")
+    assert len(flags) == 4 and flags[-1] == CPU_NOTE
+    assert (
+        "3.18× is above its ideal 1.11×" in flags[1] or "3.18× is above its ideal 1.11×" in flags[2]
+    )
+    assert any("dense baseline time to first token" in f for f in flags)
+    assert any("p90/median 1.60" in f for f in flags)
+    art = {"suite": "throughput", "name": "throughput", "payload": [
+        {"task": "decode/b1", "side": "dense", "ttft": {"median_ms": 9.0}, "total": {"median_ms": 8.0}}]}  # fmt: skip
+    assert run_warnings(fine, details, "shortgpt", "gpu", [art]) == [
+        "decode/b1: dense baseline time to first token exceeds its total time"
+    ]
+    assert run_warnings([], details, "dense", "cpu") == []  # no speed: no CPU note either
+
+
+def test_scatter_reference_lines_and_padding():
+    from leaderboard.views.scatter import ideal_lines, padded, point_labels
+
+    points = pd.DataFrame({"Method": ["dense", "shortgpt", "sleb"], "Sparsity": [0.0, 0.2, 0.2]})
+    lines = ideal_lines(points)
+    assert list(lines["ideal"]) == [1.25] and list(lines["text"]) == ["ideal 1.25× at 20%"]
+    assert point_labels(points) == ["dense", "shortgpt 20%", "sleb 20%"]
+    low, high = padded([1.0, 2.0])
+    assert low < 1.0 and high > 2.0 and math.isclose(2.0 - high, low - 1.0)
