@@ -60,7 +60,7 @@ def main() -> None:
     from methods.base import ApplyContext
     from methods.layers import decoder_layers
     from methods.orthorank import OrthoRank, OrthoRankConfig
-    from methods.orthorank_layer import is_selective
+    from methods.orthorank.dispatch import is_selective
 
     if args.layers in ("sleb", "shortgpt"):
         raise SystemExit("--layers: use last or explicit indices (this script does no calibration)")

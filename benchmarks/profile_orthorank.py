@@ -1,8 +1,8 @@
 """Where an OrthoRank selective layer spends its time, against a dense layer (GPU).
 
 For one decoder layer of a random-weight model (real hidden states captured at its input):
-times the dense forward, the reference selective forward (``methods.orthorank_layer``) and the
-FlexAttention variant (``methods.orthorank_fast``) at each ``--shapes`` B x T; compares their
+times the dense forward, the reference selective forward (``methods.orthorank.reference``) and the
+FlexAttention variant (``methods.orthorank.flex``) at each ``--shapes`` B x T; compares their
 time with the FLOP ratio (the ideal); checks both selective outputs against a float32
 computation of the same layer; and prints the top CUDA kernels of each from torch.profiler.
 """
@@ -71,8 +71,10 @@ def rel(a: Any, b: Any) -> float:
 def main() -> None:
     import torch
 
-    from methods import orthorank_fast as of
-    from methods.orthorank_layer import Selective, keep_count, layer_flops, selective_forward
+    from methods.orthorank.flex import flex_covers, flex_forward
+    from methods.orthorank.flops import layer_flops
+    from methods.orthorank.reference import reference_forward as selective_forward
+    from methods.orthorank.selection import Selective, keep_count
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="config:llama-2-7b")
@@ -108,11 +110,12 @@ def main() -> None:
         for shape in args.shapes.split(","):
             b, t = (int(x) for x in shape.split("x"))
             h, kw = layer_inputs(model, args.layer, random_ids(b, t, config.vocab_size, 0, dev))
+            assert flex_covers(layer, settings, h, kw), "the layer inputs are off the fast path"
             fns = {
                 "dense": lambda h=h, kw=kw: dense_fwd(layer, h, **kw),
                 "reference": lambda h=h, kw=kw: selective_forward(layer, settings, h, **kw),
-                "flex": lambda h=h, kw=kw: of.fast_forward(layer, settings, h, **kw),
-                "fused": lambda h=h, kw=kw: of.fast_forward(layer, settings, h, fused=True, **kw),
+                "flex": lambda h=h, kw=kw: flex_forward(layer, settings, h, **kw),
+                "fused": lambda h=h, kw=kw: flex_forward(layer, settings, h, fused=True, **kw),
             }
             times = {k: measure(f, dev, 3, 20).median_ms for k, f in fns.items()}
             times = {

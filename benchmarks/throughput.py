@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import random_models  # noqa: E402
 from harness.models import same_weights_copy  # noqa: E402
-from harness.suites import throughput as tp  # noqa: E402
-from harness.suites.throughput_measure import alternate_rounds  # noqa: E402
+from harness.suites.throughput import suite as tp  # noqa: E402
+from harness.suites.throughput.measure import alternate_rounds  # noqa: E402
 from harness.timing import TimingStats, measure, synchronize  # noqa: E402
 from methods.layers import num_decoder_layers, remove_layers, text_config  # noqa: E402
 
@@ -259,7 +259,7 @@ def section_perplexity(
     from harness import data
     from harness.models import LoadedModel
     from harness.suites.base import SuiteContext
-    from harness.suites.perplexity import PerplexityConfig, PerplexitySuite
+    from harness.suites.perplexity.suite import PerplexityConfig, PerplexitySuite
     from harness.tokens import tokenize_text
     from harness.tokens import windows as cut
 
@@ -302,7 +302,7 @@ def section_sleb(
 
     from methods.base import ApplyContext
     from methods.registry import get_method
-    from methods.sleb import _batch_nll
+    from methods.sleb import batch_nll
 
     total = num_decoder_layers(model)
     calib = tp.random_ids(samples, seq_len, text_config(model).vocab_size, 1, "cpu")
@@ -317,7 +317,7 @@ def section_sleb(
         with torch.inference_mode():
             for row in calib:
                 ids = row[None].to(device)
-                _batch_nll(m(input_ids=ids, use_cache=False).logits, ids)
+                batch_nll(m(input_ids=ids, use_cache=False).logits, ids)
 
     t_full = measure(lambda: full_eval(model), device, 1, 2).median_ms
     short = remove_layers(copy.deepcopy(model), removal_indices(total, n))

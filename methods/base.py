@@ -15,7 +15,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 from skipbench.config import FrozenConfig
 from skipbench.errors import InvalidInput
@@ -39,20 +39,40 @@ class CalibrationSpec:
             raise InvalidInput(f"calib_seq_len={self.seq_len} must be >= 2")
 
 
-def calibration_of(config: Any) -> CalibrationSpec:
-    """The (validated) ``CalibrationSpec`` of a config with the fields ``calib_dataset``,
-    ``calib_samples``, ``calib_seq_len`` and ``seed`` (ShortGPT, SLEB, OrthoRank)."""
-    return CalibrationSpec(
-        config.calib_dataset, config.calib_samples, config.calib_seq_len, config.seed
-    )
-
-
 @dataclass(frozen=True)
 class MethodConfig(FrozenConfig):
     """Base for method configs: frozen dataclasses validated in ``__post_init__``.
 
     ``from_params`` (inherited) builds one from ``--set`` strings and rejects unknown keys.
     """
+
+    def __post_init__(self) -> None:
+        """Nothing to check; here so that mixins can always call ``super().__post_init__()``."""
+
+
+@dataclass(frozen=True)
+class CalibratedConfig(MethodConfig):
+    """Mixin for methods that read calibration text: the four fields and their ``CalibrationSpec``.
+
+    List it first among the bases (``class XConfig(CalibratedConfig, LayerSkipConfig)``): a
+    dataclass puts base fields first, in reverse MRO order, so these four follow the other
+    base's fields and precede the method's own. A method with other defaults redeclares a field
+    (``calib_samples: int = 64``); a redeclared field keeps its place in the order.
+    """
+
+    calib_dataset: str = "c4"
+    calib_samples: int = 128
+    calib_seq_len: int = 2048
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.calibration_spec()  # validates the calibration fields
+
+    def calibration_spec(self) -> CalibrationSpec:
+        return CalibrationSpec(
+            self.calib_dataset, self.calib_samples, self.calib_seq_len, self.seed
+        )
 
 
 @dataclass(frozen=True)
@@ -63,6 +83,7 @@ class LayerSkipConfig(MethodConfig):
     num_layers: int | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not (0.0 <= self.sparsity < 1.0):
             raise InvalidInput(f"sparsity={self.sparsity} is outside [0, 1)")
         if self.num_layers is not None and self.num_layers < 0:
@@ -81,6 +102,10 @@ class LayerSkipConfig(MethodConfig):
             )
         return n
 
+    def requested_sparsity(self, total: int) -> float:
+        """The sparsity asked for: ``sparsity``, or ``num_layers / L`` when a count is given."""
+        return self.sparsity if self.num_layers is None else self.layers_to_skip(total) / total
+
 
 @dataclass
 class ApplyContext:
@@ -88,7 +113,6 @@ class ApplyContext:
 
     calibration: Any = None  # torch.LongTensor [num_samples, seq_len] or None
     progress: ProgressFn | None = None
-    batch_size: int = 1
 
     def report(self, what: str, fraction: float) -> None:
         if self.progress is not None:
@@ -101,16 +125,41 @@ class MethodOutcome:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class Method(ABC):
-    """Subclass, set ``name``, ``description``, ``Config``; decorate with ``@register_method``."""
+ConfigT = TypeVar("ConfigT", bound=MethodConfig)
+
+
+class Method(ABC, Generic[ConfigT]):
+    """Subclass as ``Method[XConfig]``, set ``name`` and ``description``; decorate with
+    ``@register_method``.
+
+    The type argument is the one source of ``Config`` (the registry, ``from_params`` and the
+    ``skipbench methods`` listing read it) and types ``self.config``. A subclass that names no
+    type argument may still set ``Config = XConfig`` in its body, as older plug-ins do.
+    """
 
     name: ClassVar[str]
     description: ClassVar[str]
     Config: ClassVar[type[MethodConfig]] = MethodConfig
+    config: ConfigT
 
-    def __init__(self, config: MethodConfig | None = None) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            if get_origin(base) is not Method:
+                continue
+            (arg,) = get_args(base)
+            if not isinstance(arg, type):  # a TypeVar: a generic intermediate class
+                continue
+            declared = cls.__dict__.get("Config", arg)
+            if declared is not arg:
+                raise TypeError(
+                    f"{cls.__qualname__}: Config={declared.__name__} contradicts Method[{arg.__name__}]"
+                )
+            cls.Config = arg
+
+    def __init__(self, config: ConfigT | None = None) -> None:
         if config is None:
-            config = self.Config()
+            config = self.Config()  # type: ignore[assignment]
         if not isinstance(config, self.Config):
             raise TypeError(
                 f"{self.name} expects {self.Config.__name__}, got {type(config).__name__}"
@@ -118,7 +167,9 @@ class Method(ABC):
         self.config = config
 
     def calibration_spec(self) -> CalibrationSpec | None:
-        """The calibration text this config needs, or None."""
+        """The calibration text this config needs (a ``CalibratedConfig``'s), or None."""
+        if isinstance(self.config, CalibratedConfig):
+            return self.config.calibration_spec()
         return None
 
     def validate_for(self, num_layers: int) -> None:

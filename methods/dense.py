@@ -15,10 +15,9 @@ class DenseConfig(MethodConfig):
 
 
 @register_method
-class Dense(Method):
+class Dense(Method[DenseConfig]):
     name = "dense"
     description = "The unmodified model (baseline)."
-    Config = DenseConfig
 
     def nominal_sparsity(self) -> float:
         return 0.0

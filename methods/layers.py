@@ -101,3 +101,39 @@ def _set_layer_idx(layer: Any, idx: int) -> None:
 
 def count_parameters(module: Any) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def remove_with_details(
+    model: Any,
+    removed: Sequence[int],
+    nominal: float,
+    *,
+    per_removal: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Delete the layers ``removed`` (original indices, in removal order) and describe it.
+
+    The details every layer-removal method reports, in one key order: ``removed_layers``, then
+    ``per_removal`` (lists aligned with it, e.g. the loss after each removal), ``kept_layers``,
+    ``num_layers_total``, ``extra`` and ``sparsity`` (nominal, realized = removed / L, and the
+    fraction of the model's parameters removed).
+    """
+    layers = decoder_layers(model)
+    total = len(layers)
+    params_before = count_parameters(model)
+    removed_params = sum(count_parameters(layers[i]) for i in removed)
+    if removed:
+        remove_layers(model, removed)
+    gone = set(removed)
+    return {
+        "removed_layers": list(removed),
+        **(per_removal or {}),
+        "kept_layers": [i for i in range(total) if i not in gone],
+        "num_layers_total": total,
+        **(extra or {}),
+        "sparsity": {
+            "nominal": nominal,
+            "realized": len(removed) / total,
+            "param_fraction_removed": removed_params / params_before,
+        },
+    }

@@ -11,29 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from methods.base import (
-    ApplyContext,
-    CalibrationSpec,
-    LayerSkipConfig,
-    Method,
-    MethodOutcome,
-    calibration_of,
-)
-from methods.layers import count_parameters, decoder_layers, remove_layers
+from methods.base import ApplyContext, CalibratedConfig, LayerSkipConfig, Method, MethodOutcome
+from methods.layers import decoder_layers, remove_with_details
 from methods.registry import register_method
 from skipbench.errors import InvalidInput
 
 
 @dataclass(frozen=True)
-class ShortGPTConfig(LayerSkipConfig):
-    calib_dataset: str = "c4"
-    calib_samples: int = 128
-    calib_seq_len: int = 2048
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        calibration_of(self)  # validates the calibration fields
+class ShortGPTConfig(CalibratedConfig, LayerSkipConfig):
+    """sparsity / num_layers, then the calibration fields (in that order in the stored dict)."""
 
 
 def block_influence(x_in: Any, x_out: Any) -> tuple[float, int]:
@@ -80,16 +66,12 @@ def compute_block_influence(
         handles.append(layer.register_forward_pre_hook(pre_hook(i), with_kwargs=True))
         handles.append(layer.register_forward_hook(post_hook(i), with_kwargs=True))
     device = next(model.parameters()).device
-    batch = max(1, ctx.batch_size if ctx else 1)
     try:
         with torch.inference_mode():
-            for start in range(0, len(calibration), batch):
-                ids = calibration[start : start + batch].to(device)
-                model(input_ids=ids, use_cache=False)
+            for start in range(len(calibration)):  # one sample at a time
+                model(input_ids=calibration[start : start + 1].to(device), use_cache=False)
                 if ctx:
-                    ctx.report(
-                        "shortgpt: block influence", min(1.0, (start + batch) / len(calibration))
-                    )
+                    ctx.report("shortgpt: block influence", (start + 1) / len(calibration))
     finally:
         for h in handles:
             h.remove()
@@ -97,40 +79,24 @@ def compute_block_influence(
 
 
 @register_method
-class ShortGPT(Method):
+class ShortGPT(Method[ShortGPTConfig]):
     name = "shortgpt"
     description = (
         "Remove the layers with the lowest Block Influence (1 - mean cos(in, out)) in one shot."
     )
-    Config = ShortGPTConfig
-
-    def calibration_spec(self) -> CalibrationSpec:
-        c = self.config
-        assert isinstance(c, ShortGPTConfig)
-        return calibration_of(c)
 
     def apply(self, model: Any, ctx: ApplyContext) -> MethodOutcome:
         config = self.config
-        assert isinstance(config, ShortGPTConfig)
-        layers = decoder_layers(model)
-        total = len(layers)
+        total = len(decoder_layers(model))
         n = config.layers_to_skip(total)
         if ctx.calibration is None:
             raise InvalidInput("shortgpt needs calibration data")
         bi = compute_block_influence(model, ctx.calibration, ctx)
         order = sorted(range(total), key=lambda i: (bi[i], i))[:n]
-        params_before = count_parameters(model)
-        removed_params = sum(count_parameters(layers[i]) for i in order)
-        remove_layers(model, order)
-        details = {
-            "removed_layers": order,
-            "kept_layers": [i for i in range(total) if i not in set(order)],
-            "num_layers_total": total,
-            "block_influence": [round(v, 6) for v in bi],
-            "sparsity": {
-                "nominal": config.sparsity if config.num_layers is None else n / total,
-                "realized": n / total,
-                "param_fraction_removed": removed_params / params_before,
-            },
-        }
+        details = remove_with_details(
+            model,
+            order,
+            config.requested_sparsity(total),
+            extra={"block_influence": [round(v, 6) for v in bi]},
+        )
         return MethodOutcome(model=model, details=details)

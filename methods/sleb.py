@@ -21,14 +21,13 @@ from typing import Any
 
 from methods.base import (
     ApplyContext,
-    CalibrationSpec,
+    CalibratedConfig,
     LayerSkipConfig,
     Method,
     MethodOutcome,
     ProgressFn,
-    calibration_of,
 )
-from methods.layers import count_parameters, decoder_layers, remove_layers
+from methods.layers import decoder_layers, remove_with_details
 from methods.registry import register_method
 from skipbench.errors import InvalidInput
 
@@ -38,17 +37,12 @@ TrialFn = Callable[
 
 
 @dataclass(frozen=True)
-class SLEBConfig(LayerSkipConfig):
-    calib_dataset: str = "c4"
-    calib_samples: int = 128
-    calib_seq_len: int = 2048
-    seed: int = 0
+class SLEBConfig(CalibratedConfig, LayerSkipConfig):
     skip_first: int = 1
     skip_last: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        calibration_of(self)  # validates the calibration fields
         for key in ("skip_first", "skip_last"):
             if getattr(self, key) < 0:
                 raise InvalidInput(f"{key}={getattr(self, key)} must be >= 0")
@@ -99,7 +93,7 @@ def _with_hidden(args: tuple, kwargs: dict, hidden: Any) -> tuple[tuple, dict]:
     return args, {**kwargs, "hidden_states": hidden}
 
 
-def _batch_nll(logits: Any, ids: Any) -> tuple[float, int]:
+def batch_nll(logits: Any, ids: Any) -> tuple[float, int]:
     """(sum of next-token NLL, token count) for one batch."""
     import torch.nn.functional as F
 
@@ -188,7 +182,7 @@ def _round(
                 logits = _forward(model, layers, ids, start=cand, hidden=hidden)
             finally:
                 layers[cand] = originals[cand]
-            nll, tokens = _batch_nll(logits, ids)
+            nll, tokens = batch_nll(logits, ids)
             del logits
             sums[cand] += nll
             tick()
@@ -255,26 +249,17 @@ def _forward(
 
 
 @register_method
-class SLEB(Method):
+class SLEB(Method[SLEBConfig]):
     name = "sleb"
     description = "Greedy iterative block removal: each round drops the block whose removal raises calibration NLL least."
-    Config = SLEBConfig
-
-    def calibration_spec(self) -> CalibrationSpec:
-        c = self.config
-        assert isinstance(c, SLEBConfig)
-        return calibration_of(c)
 
     def validate_for(self, num_layers: int) -> None:
         c = self.config
-        assert isinstance(c, SLEBConfig)
         check_search_size(num_layers, c.layers_to_skip(num_layers), c.skip_first, c.skip_last)
 
     def apply(self, model: Any, ctx: ApplyContext) -> MethodOutcome:
         config = self.config
-        assert isinstance(config, SLEBConfig)
-        layers = decoder_layers(model)
-        total = len(layers)
+        total = len(decoder_layers(model))
         n = config.layers_to_skip(total)
         self.validate_for(total)
         if n > 0 and ctx.calibration is None:
@@ -287,24 +272,15 @@ class SLEB(Method):
                 n,
                 skip_first=config.skip_first,
                 skip_last=config.skip_last,
-                batch_size=ctx.batch_size,
                 progress=ctx.report,
             )
-        params_before = count_parameters(model)
-        removed_params = sum(count_parameters(layers[i]) for i in search.order)
-        if search.order:
-            remove_layers(model, search.order)
-        removed = set(search.order)
-        details = {
-            "removed_layers": search.order,
-            "calibration_loss": [round(v, 6) for v in search.losses],
-            "kept_layers": [i for i in range(total) if i not in removed],
-            "num_layers_total": total,
-            "candidate_bounds": {"skip_first": config.skip_first, "skip_last": config.skip_last},
-            "sparsity": {
-                "nominal": config.sparsity if config.num_layers is None else n / total,
-                "realized": n / total,
-                "param_fraction_removed": removed_params / params_before,
+        details = remove_with_details(
+            model,
+            search.order,
+            config.requested_sparsity(total),
+            per_removal={"calibration_loss": [round(v, 6) for v in search.losses]},
+            extra={
+                "candidate_bounds": {"skip_first": config.skip_first, "skip_last": config.skip_last}
             },
-        }
+        )
         return MethodOutcome(model=model, details=details)

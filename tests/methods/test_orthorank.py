@@ -14,14 +14,15 @@ torch = pytest.importorskip("torch")
 from methods.base import ApplyContext  # noqa: E402
 from methods.layers import decoder_layers  # noqa: E402
 from methods.orthorank import OrthoRank, OrthoRankConfig  # noqa: E402
-from methods.orthorank_layer import is_selective, layer_flops, make_dense, make_selective  # noqa: E402
+from methods.orthorank.dispatch import is_selective, make_dense, make_selective  # noqa: E402
+from methods.orthorank.flops import layer_flops  # noqa: E402
 from methods.registry import get_method  # noqa: E402
 from skipbench.errors import InvalidInput  # noqa: E402
 from tests.methods.test_orthorank_reference import (  # noqa: E402
-    _rms,
     distinct_ids,
     pad_batch,
     reference_select,
+    rms,
 )
 from tests.tiny import tiny_model  # noqa: E402
 
@@ -93,7 +94,7 @@ def test_unselected_tokens_pass_unchanged_and_selected_change(model_type):
     handle.remove()
     h_in, h_out = seen["in"][0], seen["out"][0]
     with torch.no_grad():
-        x = _rms(h_in, layer.input_layernorm, model_type.startswith("gemma"))
+        x = rms(h_in, layer.input_layernorm, model_type.startswith("gemma"))
         chosen = reference_select(x, 0.33)
     assert len(chosen) == math.ceil(0.33 * 24) and 0 not in chosen
     for i in range(24):
@@ -118,7 +119,7 @@ def test_unselected_kv_false_changes_selected_outputs_only():
     assert torch.equal(outs["true"]["in"], outs["false"]["in"])
     with torch.no_grad():
         norm = decoder_layers(tiny_model("llama", 4))[1].input_layernorm
-        chosen = sorted(reference_select(_rms(outs["true"]["in"][0], norm, False), 0.5))
+        chosen = sorted(reference_select(rms(outs["true"]["in"][0], norm, False), 0.5))
     unchosen = [i for i in range(24) if i not in chosen]
     diff = (outs["true"]["out"][0] - outs["false"]["out"][0]).abs().amax(dim=-1)
     assert (diff[chosen] > 1e-4).all()
@@ -266,7 +267,7 @@ def _nll(model, calib):
 
 
 def test_layers_sleb_equals_brute_force_greedy_search():
-    from methods.orthorank_layer import Selective
+    from methods.orthorank.selection import Selective
 
     calib = _calibration(seed=1)
     model = tiny_model("llama", 6, seed=2)
@@ -391,7 +392,8 @@ def test_cuda_bf16_runs_and_tracks_float32():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_selective_forward_never_syncs_with_the_host():
-    from methods.orthorank_layer import Selective, selective_forward
+    from methods.orthorank.reference import reference_forward
+    from methods.orthorank.selection import Selective
 
     model = tiny_model("llama", 2).cuda().to(torch.bfloat16)
     layer = decoder_layers(model)[1]
@@ -406,7 +408,7 @@ def test_cuda_selective_forward_never_syncs_with_the_host():
         torch.cuda.set_sync_debug_mode("error")
         try:
             for mask in (None, allowed):
-                out = selective_forward(
+                out = reference_forward(
                     layer,
                     Selective(keep_ratio=0.33),
                     h,

@@ -3,9 +3,10 @@ import copy
 import pytest
 import torch
 
-from methods import orthorank_fast as of
 from methods.base import ApplyContext
-from methods.orthorank_layer import selective_forward
+from methods.orthorank import block_mask, flex, fused, ops
+from methods.orthorank.dispatch import is_selective
+from methods.orthorank.reference import reference_forward
 from methods.registry import get_method
 from skipbench.errors import InvalidInput
 from tests.tiny import tiny_model
@@ -18,43 +19,42 @@ FLEX_SIZES = dict(hidden_size=64, head_dim=16)  # FlexAttention needs head_dim >
 def flex_calls(monkeypatch):
     """Counts calls of the FlexAttention path, so a test cannot pass on the fallback alone."""
     calls = []
-    real = of.flex_attend
+    real = flex.flex_attend
 
     def spy(*args, **kwargs):
         calls.append(args[1].shape)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(of, "flex_attend", spy)
+    monkeypatch.setattr(flex, "flex_attend", spy)
     return calls
 
 
 @pytest.fixture
 def region_calls(monkeypatch):
-    """Counts calls of the two-region fused layer (``methods.orthorank_fused``)."""
-    from methods import orthorank_fused as ofu
-
+    """Counts calls of the two-region fused layer (``methods.orthorank.fused``)."""
     calls = []
-    real = ofu.attend_and_finish
+    real = fused.attend_and_finish
 
     def spy(*args, **kwargs):
         calls.append(args[3].shape)  # q: [B, H, K, D]
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ofu, "attend_and_finish", spy)
+    monkeypatch.setattr(fused, "attend_and_finish", spy)
     return calls
 
 
-def selective_pair(model_type: str, layers: str = "1,2", keep: float = 0.4, **overrides):
-    model = tiny_model(model_type, 4, **{**FLEX_SIZES, **overrides})
-    model.config._attn_implementation = "sdpa"
-    cls = get_method("orthorank")
-    ref = (
-        cls(cls.Config.from_params({"layers": layers, "keep_ratio": keep}))
-        .apply(model, ApplyContext())
-        .model
-    )
-    fast = copy.deepcopy(ref)
-    assert of.install(fast) == [int(i) for i in layers.split(",")]
+def selective_pair(
+    model_type: str, layers: str = "1,2", keep: float = 0.4, kernel: str = "flex", **overrides
+):
+    """The same model made selective twice through the registry: reference and ``kernel``."""
+    base = tiny_model(model_type, 4, **{**FLEX_SIZES, **overrides})
+    base.config._attn_implementation = "sdpa"
+    params = {"layers": layers, "keep_ratio": keep}
+    ref = apply_orthorank(copy.deepcopy(base), **params, kernel="reference").model
+    fast = apply_orthorank(copy.deepcopy(base), **params, kernel=kernel).model
+    selective = [i for i, layer in enumerate(fast.model.layers) if is_selective(layer)]
+    assert selective == [int(i) for i in layers.split(",")]
+    assert {fast.model.layers[i].orthorank.kernel for i in selective} == {kernel}
     return ref, fast
 
 
@@ -117,7 +117,7 @@ def test_block_mask_covers_exactly_the_allowed_pairs(kv_len, q_len, block):
     rows = torch.stack(
         [torch.randperm(kv_len, generator=gen)[:q_len].sort().values for _ in range(2)]
     )
-    mask, q_pad = of.position_block_mask(rows, kv_len, block)
+    mask, q_pad = block_mask.position_block_mask(rows, kv_len, block)
     assert q_pad % block == 0 and q_pad >= q_len
     rows_p = torch.cat([rows, rows[:, -1:].expand(2, q_pad - q_len)], dim=1)
     keys = torch.arange(mask.seq_lengths[1])
@@ -141,26 +141,26 @@ def test_compiled_flex_matches_reference_on_gpu():
         layer = ref.model.layers[1]
         h = torch.randn(2, 300, 64, device="cuda", dtype=torch.bfloat16)
         pos = ref.model.rotary_emb(h, torch.arange(300, device="cuda")[None])
-        a = selective_forward(layer, layer.orthorank, h, position_embeddings=pos)
-        b = of.fast_forward(layer, layer.orthorank, h, position_embeddings=pos)
+        assert flex.flex_covers(layer, layer.orthorank, h, {"position_embeddings": pos})
+        a = reference_forward(layer, layer.orthorank, h, position_embeddings=pos)
+        b = flex.flex_forward(layer, layer.orthorank, h, position_embeddings=pos)
         assert rel(b.float(), a.float()) < 2e-2
         la = ref(input_ids=ids, use_cache=False).logits.float()
         lb = fast(input_ids=ids, use_cache=False).logits.float()
     assert rel(lb, la) < 2e-2
 
 
-@pytest.mark.parametrize("model_type", ["llama", "qwen2", "gemma3_text"])
+@pytest.mark.parametrize("model_type", ["llama", "qwen2", "qwen3", "gemma3_text"])
 def test_fused_tail_and_rope_equal_reference(model_type):
-    """fused=True (uncompiled on CPU) computes the same formulas; Gemma 3 keeps its own tail."""
-    ref, _ = selective_pair(model_type)
-    fused = copy.deepcopy(ref)
-    of.install(fused, fused=True)
+    """kernel=fused (uncompiled on CPU) computes the same formulas: two regions for Llama and
+    Qwen2, flex with fused steps for Qwen3 (q/k norms); Gemma 3 keeps its own tail."""
+    ref, fast = selective_pair(model_type, kernel="fused")
     ids = torch.randint(3, 96, (2, 40), generator=torch.Generator().manual_seed(7))
     with torch.inference_mode():
         a = ref(input_ids=ids, use_cache=False).logits
-        b = fused(input_ids=ids, use_cache=False).logits
+        b = fast(input_ids=ids, use_cache=False).logits
     assert rel(b, a) < 1e-5
-    assert of._fusable_tail(ref.model.layers[1]) is (model_type != "gemma3_text")
+    assert ops.fusable_tail(ref.model.layers[1]) is (model_type != "gemma3_text")
 
 
 @cuda
@@ -168,8 +168,8 @@ def test_fused_tail_and_rope_equal_reference(model_type):
 def test_fast_kernels_in_bf16_are_as_accurate_as_the_reference(fused_kernel):
     """Against the reference in float32 (the truth), the bf16 fast path errs no more than the
     bf16 reference does (up to a bf16 kernel change)."""
-    ref, fast = selective_pair("llama", layers="1,2,3", keep=0.33, **FLEX_SIZES)
-    of.install(fast, fused=fused_kernel)
+    kernel = "fused" if fused_kernel else "flex"
+    ref, fast = selective_pair("llama", layers="1,2,3", keep=0.33, kernel=kernel, **FLEX_SIZES)
     truth = copy.deepcopy(ref).to("cuda", torch.float32)
     ref, fast = ref.to("cuda", torch.bfloat16), fast.to("cuda", torch.bfloat16)
     ids = torch.randint(3, 96, (2, 300), device="cuda")
@@ -255,11 +255,11 @@ def test_fused_layer_equals_reference_and_covers_llama_style_layers(model_type, 
     base.config._attn_implementation = "sdpa"
     params = dict(layers="1,2", keep_ratio=0.33)
     ref = apply_orthorank(copy.deepcopy(base), **params, kernel="reference").model
-    fused = apply_orthorank(copy.deepcopy(base), **params, kernel="fused").model
+    fast = apply_orthorank(copy.deepcopy(base), **params, kernel="fused").model
     ids = torch.randint(3, 96, (2, 300), generator=torch.Generator().manual_seed(3))
     with torch.inference_mode():
         a = ref(input_ids=ids, use_cache=False).logits
-        b = fused(input_ids=ids, use_cache=False).logits
+        b = fast(input_ids=ids, use_cache=False).logits
     assert rel(b, a) < 1e-5
     expected = 0 if model_type == "qwen3" else 2
     assert len(region_calls) == expected
@@ -273,7 +273,7 @@ def test_fused_regions_compile_once_for_every_layer():
     import torch._dynamo
 
     torch._dynamo.reset()
-    of._compiled.clear()  # both modules' compiled functions live here
+    ops.clear_compiled()  # every kernel's compiled functions live there
     model = tiny_model("llama", 5, **FLEX_SIZES).to("cuda", torch.bfloat16)
     model.config._attn_implementation = "sdpa"
     out = apply_orthorank(model, layers="1,2,3", keep_ratio=0.33, kernel="fused")
@@ -281,4 +281,4 @@ def test_fused_regions_compile_once_for_every_layer():
     with torch.inference_mode(), torch._dynamo.config.patch(error_on_recompile=True):
         out.model(input_ids=ids, use_cache=False)  # layer 1 compiles; 2 and 3 must reuse it
         out.model(input_ids=torch.randint(3, 96, (1, 384), device="cuda"), use_cache=False)
-    assert set(of._compiled) == {"select", "finish"}
+    assert ops.compiled_names() == {"select", "finish"}

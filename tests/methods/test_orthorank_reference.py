@@ -29,7 +29,7 @@ def _is_gemma(model) -> bool:
     return model.config.model_type.startswith("gemma3")
 
 
-def _rms(x, norm, gemma: bool):
+def rms(x, norm, gemma: bool):
     eps = getattr(norm, "variance_epsilon", None) or norm.eps
     y = x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps)
     return y * (1.0 + norm.weight) if gemma else y * norm.weight
@@ -87,13 +87,13 @@ def reference_layer(model, layer, h, cos, sin, selected, unselected_kv=True):
         else getattr(cfg, "sliding_window", None)
     )
     act = getattr(cfg, "hidden_activation", None) or cfg.hidden_act
-    x = _rms(h, layer.input_layernorm, gemma)
+    x = rms(h, layer.input_layernorm, gemma)
     q = _linear(attn.q_proj, x).view(T, n_heads, hd)
     k = _linear(attn.k_proj, x).view(T, -1, hd)
     v = _linear(attn.v_proj, x).view(T, -1, hd)
     if hasattr(attn, "q_norm"):
-        q = _rms(q, attn.q_norm, gemma)
-        k = _rms(k, attn.k_norm, gemma)
+        q = rms(q, attn.q_norm, gemma)
+        k = rms(k, attn.k_norm, gemma)
     q = _rot(q, cos[:, None], sin[:, None])
     k = _rot(k, cos[:, None], sin[:, None])
     chosen = set(range(T)) if selected is None else selected
@@ -111,14 +111,14 @@ def reference_layer(model, layer, h, cos, sin, selected, unselected_kv=True):
         o = _linear(attn.o_proj, torch.cat(heads))
         mlp = layer.mlp
         if gemma:
-            h1 = h[i] + _rms(o, layer.post_attention_layernorm, gemma)
-            z = _rms(h1, layer.pre_feedforward_layernorm, gemma)
+            h1 = h[i] + rms(o, layer.post_attention_layernorm, gemma)
+            z = rms(h1, layer.pre_feedforward_layernorm, gemma)
         else:
             h1 = h[i] + o
-            z = _rms(h1, layer.post_attention_layernorm, gemma)
+            z = rms(h1, layer.post_attention_layernorm, gemma)
         m = _linear(mlp.down_proj, _act(act, _linear(mlp.gate_proj, z)) * _linear(mlp.up_proj, z))
         if gemma:
-            m = _rms(m, layer.post_feedforward_layernorm, gemma)
+            m = rms(m, layer.post_feedforward_layernorm, gemma)
         out[i] = h1 + m
     return out
 
@@ -137,7 +137,7 @@ def reference_logits(
             cos, sin = inner.rotary_emb(h[None], pos)
         chosen = None
         if li in selective:
-            x = _rms(h, layer.input_layernorm, _is_gemma(model))
+            x = rms(h, layer.input_layernorm, _is_gemma(model))
             chosen = reference_select(x, keep_ratio, score, prefix)
         h = reference_layer(model, layer, h, cos[0], sin[0], chosen, unselected_kv)
     return model.lm_head(inner.norm(h[None]))[0]

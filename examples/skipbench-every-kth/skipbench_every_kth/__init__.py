@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from methods.base import ApplyContext, Method, MethodConfig, MethodOutcome
-from methods.layers import count_parameters, decoder_layers, remove_layers
+from methods.layers import decoder_layers, remove_with_details
 from skipbench.errors import InvalidInput
 
 
@@ -33,38 +33,24 @@ def layers_to_drop(total: int, k: int, keep_last: bool) -> list[int]:
     return drop
 
 
-class EveryKth(Method):
+class EveryKth(Method[EveryKthConfig]):
     name = "every-kth"
     description = "Drop every k-th decoder layer (layers k-1, 2k-1, ...); an example plug-in."
-    Config = EveryKthConfig
 
     def nominal_sparsity(self) -> float:
-        assert isinstance(self.config, EveryKthConfig)
         return 1.0 / self.config.k
 
     def validate_for(self, num_layers: int) -> None:
-        assert isinstance(self.config, EveryKthConfig)
         if not layers_to_drop(num_layers, self.config.k, self.config.keep_last):
             raise InvalidInput(f"k={self.config.k} drops no layer of a {num_layers}-layer model")
 
     def apply(self, model: Any, ctx: ApplyContext) -> MethodOutcome:
         config = self.config
-        assert isinstance(config, EveryKthConfig)
         total = len(decoder_layers(model))
         drop = layers_to_drop(total, config.k, config.keep_last)
-        params_before = count_parameters(model)
-        removed_params = sum(count_parameters(decoder_layers(model)[i]) for i in drop)
         ctx.report("every-kth: removing layers", 0.0)
-        remove_layers(model, drop)  # the one sanctioned way: keeps layer_idx and config consistent
+        # the one sanctioned way to remove layers (keeps layer_idx and the config consistent),
+        # and the details every removal method reports
+        details = remove_with_details(model, drop, 1.0 / config.k)
         ctx.report("every-kth: removing layers", 1.0)
-        details = {
-            "removed_layers": drop,
-            "kept_layers": [i for i in range(total) if i not in set(drop)],
-            "num_layers_total": total,
-            "sparsity": {
-                "nominal": 1.0 / config.k,
-                "realized": len(drop) / total,
-                "param_fraction_removed": removed_params / params_before,
-            },
-        }
         return MethodOutcome(model=model, details=details)

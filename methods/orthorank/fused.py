@@ -11,13 +11,14 @@ weights passed as tensors so every layer of a model shares one compiled graph pe
 2. ``attend_and_finish``: FlexAttention of the selected queries, o_proj, residual,
    post-attention RMSNorm, the SiLU-gated MLP and the scatter back.
 
-Between them only the BlockMask object is assembled (``assemble_block_mask``, no GPU work). The formulas are the
-reference's (``methods.orthorank_layer``); compiled kernels round differently, so on CUDA the
-output differs from the reference by a bf16 kernel change (and a near-tie at the top-k boundary
-may pick a different token). Off CUDA both regions run uncompiled, which the CPU tests compare
+Between them only the BlockMask object is assembled (``assemble_block_mask``, no GPU work).
+The formulas are the reference's (the shared ``methods.orthorank.ops`` and ``selection``);
+compiled kernels round differently, so on CUDA the output differs from the reference by a bf16
+kernel change (and a near-tie at the top-k boundary may pick a different token). Off CUDA both regions run uncompiled, which the CPU tests compare
 with the reference. Covered: Llama-style layers (Llama, Mistral without a sliding window, Qwen2)
-with the orthogonality or reverse score on the prefill fast path; anything else runs
-``methods.orthorank_fast``.
+with the orthogonality or reverse score on the prefill fast path the ``flex`` kernel covers
+(``fused_covers`` adds the layer conditions); the dispatch sends other layers to ``flex`` with
+``fused=True``.
 """
 
 from __future__ import annotations
@@ -26,20 +27,9 @@ from typing import Any
 
 import torch
 
-from methods.orthorank_fast import (
-    BLOCK,
-    _fast_ok,
-    _fusable_tail,
-    _fused,
-    assemble_block_mask,
-    block_indices,
-    fast_forward,
-    rms_norm,
-    rope,
-    rope_rows,
-    silu_mul,
-)
-from methods.orthorank_layer import _SINK_KEY, keep_count, orthogonality_key
+from methods.orthorank.block_mask import BLOCK, assemble_block_mask, block_indices
+from methods.orthorank.ops import compiled, fusable_tail, rms_norm, rope, rope_rows, silu_mul
+from methods.orthorank.selection import SINK_KEY, Selective, keep_count, orthogonality_key
 
 
 def select_and_project(
@@ -57,7 +47,7 @@ def select_and_project(
     bsz, q_len, dim = h.shape
     x = rms_norm(h, w["in_norm"], w["in_eps"])
     sink = torch.zeros(bsz, dtype=torch.long, device=h.device)  # no padding: token 0
-    key = orthogonality_key(x, sink, reverse).scatter(1, sink[:, None], _SINK_KEY)
+    key = orthogonality_key(x, sink, reverse).scatter(1, sink[:, None], SINK_KEY)
     idx = key.topk(keep, dim=1, largest=False, sorted=False).indices.sort(dim=1).values
     gather_idx = idx[..., None].expand(-1, -1, dim)
     h_sel, x_sel = h.gather(1, gather_idx), x.gather(1, gather_idx)
@@ -121,12 +111,13 @@ def _weights(layer: Any) -> dict[str, Any]:
     }
 
 
-def fusable_layer(layer: Any, settings: Any) -> bool:
-    """Llama-style attention (no q/k norm) and tail, an order-based score, no MLP biases."""
+def fused_covers(layer: Any, settings: Selective) -> bool:
+    """Llama-style attention (no q/k norm) and tail, an order-based score, no MLP biases
+    (on top of the prefill conditions of ``flex_covers``, which the dispatch checks first)."""
     attn, mlp = layer.self_attn, layer.mlp
     norm = getattr(layer, "input_layernorm", None)
     return (
-        _fusable_tail(layer)
+        fusable_tail(layer)
         and settings.score in ("orthogonality", "reverse")
         and getattr(attn, "q_norm", None) is None
         and type(norm).__name__.endswith("RMSNorm")
@@ -137,29 +128,12 @@ def fusable_layer(layer: Any, settings: Any) -> bool:
 
 def fused_forward(
     layer: Any,
-    settings: Any,
+    settings: Selective,
     hidden_states: torch.Tensor,
-    attention_mask: Any = None,
     position_embeddings: Any = None,
-    past_key_values: Any = None,
     **kwargs: Any,
 ) -> torch.Tensor:
-    """The selective forward as two compiled regions where it applies (see the docstring)."""
-    if (
-        position_embeddings is None
-        or not _fast_ok(layer, settings, hidden_states, attention_mask, past_key_values)
-        or not fusable_layer(layer, settings)
-    ):
-        return fast_forward(
-            layer,
-            settings,
-            hidden_states,
-            attention_mask=attention_mask,
-            position_embeddings=position_embeddings,
-            past_key_values=past_key_values,
-            fused=True,
-            **kwargs,
-        )
+    """The selective forward as two compiled regions, for calls ``fused_covers`` accepts."""
     attn, dev = layer.self_attn, hidden_states.device
     cfg = attn.config
     heads = cfg.num_attention_heads
@@ -167,7 +141,7 @@ def fused_forward(
     keep = keep_count(settings.keep_ratio, hidden_states.shape[1])
     w = _weights(layer)
     cos, sin = position_embeddings
-    idx, h_sel, q, k, v, rows_p, *blocks = _fused("select", select_and_project, dev)(
+    idx, h_sel, q, k, v, rows_p, *blocks = compiled("select", select_and_project, dev)(
         hidden_states,
         cos,
         sin,
@@ -179,6 +153,6 @@ def fused_forward(
         attn.head_dim,
     )
     mask = assemble_block_mask(rows_p, blocks, BLOCK)
-    return _fused("finish", attend_and_finish, dev)(
+    return compiled("finish", attend_and_finish, dev)(
         hidden_states, idx, h_sel, q, k, v, mask, w, attn.scaling
     )

@@ -2,9 +2,10 @@
 
 At each of ``n_sel = ceil(sparsity x L / (1 - keep_ratio))`` selective layers, only the
 ``ceil(keep_ratio x T)`` tokens whose normalized hidden state is most orthogonal to the sink's
-(the first non-padding token) are updated; every token still contributes K and V. The forward
-lives in ``methods.orthorank_layer``; this module picks the layers (``layers=sleb|shortgpt|last``
-or an explicit list) and reports what was done.
+(the first non-padding token) are updated; every token still contributes K and V. This module
+is the method: its config, the choice of layers (``layers=sleb|shortgpt|last`` or an explicit
+list) and what it reports. The layer forward is ``methods.orthorank.dispatch`` and the kernels
+below it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from typing import Any, Literal
 
 from methods.base import (
     ApplyContext,
+    CalibratedConfig,
     CalibrationSpec,
     Method,
     MethodConfig,
     MethodOutcome,
-    calibration_of,
 )
 from methods.layers import decoder_layers, text_config
 from methods.registry import register_method
@@ -33,19 +34,20 @@ _EXPLICIT = re.compile(r"^\s*\d+\s*(,\s*\d+\s*)*$")
 
 
 @dataclass(frozen=True)
-class OrthoRankConfig(MethodConfig):
+class TokenSelectionConfig(MethodConfig):
+    """What OrthoRank computes: how many layers become selective, which, and which tokens.
+
+    ``OrthoRankConfig`` adds the calibration fields and the kernel after these (stored order).
+    """
+
     sparsity: float = 0.2
     keep_ratio: float = 0.33
     layers: str = "sleb"
     score: Literal["orthogonality", "random", "reverse"] = "orthogonality"
     unselected_kv: bool = True
-    calib_dataset: str = "c4"
-    calib_samples: int = 128
-    calib_seq_len: int = 2048
-    seed: int = 0
-    kernel: Literal["auto", "reference", "flex", "fused"] = "auto"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not (0.0 <= self.sparsity < 1.0):
             raise InvalidInput(f"sparsity={self.sparsity} is outside [0, 1)")
         if not (0.0 < self.keep_ratio <= 1.0):
@@ -53,10 +55,6 @@ class OrthoRankConfig(MethodConfig):
         if self.score not in ("orthogonality", "random", "reverse"):
             raise InvalidInput(
                 f"score={self.score!r} is not allowed; allowed: orthogonality, random, reverse"
-            )
-        if self.kernel not in KERNELS:
-            raise InvalidInput(
-                f"kernel={self.kernel!r} is not allowed; allowed: {', '.join(KERNELS)}"
             )
         if not isinstance(self.unselected_kv, bool):
             raise InvalidInput(
@@ -74,7 +72,6 @@ class OrthoRankConfig(MethodConfig):
                 "keep_ratio=1.0 skips nothing, so n_sel = sparsity x L / (1 - keep_ratio) is undefined; "
                 "give explicit layers (e.g. layers=2,3)"
             )
-        calibration_of(self)  # validates the calibration fields
 
     def explicit_layers(self) -> list[int] | None:
         if self.layers in STRATEGIES:
@@ -87,6 +84,18 @@ class OrthoRankConfig(MethodConfig):
         if explicit is not None:
             return len(explicit)
         return math.ceil(self.sparsity * total / (1.0 - self.keep_ratio) - 1e-9)
+
+
+@dataclass(frozen=True)
+class OrthoRankConfig(CalibratedConfig, TokenSelectionConfig):
+    kernel: Literal["auto", "reference", "flex", "fused"] = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.kernel not in KERNELS:
+            raise InvalidInput(
+                f"kernel={self.kernel!r} is not allowed; allowed: {', '.join(KERNELS)}"
+            )
 
 
 def check_layers(config: OrthoRankConfig, total: int) -> int:
@@ -110,29 +119,25 @@ def check_layers(config: OrthoRankConfig, total: int) -> int:
 
 
 @register_method
-class OrthoRank(Method):
+class OrthoRank(Method[OrthoRankConfig]):
     name = "orthorank"
     description = (
         "Token-selective layers: update only the tokens most orthogonal to the attention sink."
     )
-    Config = OrthoRankConfig
 
     def calibration_spec(self) -> CalibrationSpec | None:
-        c = self.config
-        assert isinstance(c, OrthoRankConfig)
-        if c.layers not in ("sleb", "shortgpt"):
+        """Only the searched strategies (``sleb``, ``shortgpt``) read calibration text."""
+        if self.config.layers not in ("sleb", "shortgpt"):
             return None
-        return calibration_of(c)
+        return self.config.calibration_spec()
 
     def validate_for(self, num_layers: int) -> None:
-        assert isinstance(self.config, OrthoRankConfig)
         check_layers(self.config, num_layers)
 
     def settings(self, kernel: str = "reference") -> Any:
-        from methods.orthorank_layer import Selective
+        from methods.orthorank.selection import Selective
 
         c = self.config
-        assert isinstance(c, OrthoRankConfig)
         return Selective(
             keep_ratio=c.keep_ratio,
             score=c.score,
@@ -145,10 +150,9 @@ class OrthoRank(Method):
         """``auto``: the fused fast path on CUDA, the plain reference elsewhere.
 
         All kernels compute the same function: ``flex`` and ``fused`` change the attention kernel
-        and fuse elementwise work on the prefill path only (see ``methods.orthorank_fast``).
+        and fuse elementwise work on the prefill path only (see ``methods.orthorank.dispatch``).
         """
         c = self.config
-        assert isinstance(c, OrthoRankConfig)
         if c.kernel != "auto":
             return c.kernel
         param = next(iter(model.parameters()), None)
@@ -158,7 +162,6 @@ class OrthoRank(Method):
     def choose_layers(self, model: Any, ctx: ApplyContext) -> tuple[list[int], dict[str, Any]]:
         """The selective layers (in choice order) and what the strategy reports."""
         config = self.config
-        assert isinstance(config, OrthoRankConfig)
         total = len(decoder_layers(model))
         n = check_layers(config, total)
         explicit = config.explicit_layers()
@@ -176,10 +179,10 @@ class OrthoRank(Method):
             bi = compute_block_influence(model, ctx.calibration, ctx)
             order = sorted(range(total), key=lambda i: (bi[i], i))[:n]
             return order, {"block_influence": [round(v, 6) for v in bi]}
-        from methods.orthorank_layer import selective_forward
+        from methods.orthorank.dispatch import selective_forward
         from methods.sleb import sleb_search
 
-        settings = self.settings()
+        settings = self.settings()  # the search always runs the reference kernel
 
         def trial(idx: int, layer: Any, hidden_states: Any, **kwargs: Any) -> Any:
             return selective_forward(layer, settings, hidden_states, **kwargs)
@@ -191,16 +194,16 @@ class OrthoRank(Method):
             skip_first=1,
             skip_last=1,
             trial=trial,
-            batch_size=ctx.batch_size,
             progress=ctx.report,
         )
         return search.order, {"calibration_loss": [round(v, 6) for v in search.losses]}
 
     def apply(self, model: Any, ctx: ApplyContext) -> MethodOutcome:
-        from methods.orthorank_layer import keep_count, layer_flops, make_selective
+        from methods.orthorank.dispatch import make_selective
+        from methods.orthorank.flops import layer_flops
+        from methods.orthorank.selection import keep_count
 
         config = self.config
-        assert isinstance(config, OrthoRankConfig)
         layers = decoder_layers(model)
         total = len(layers)
         chosen, extra = self.choose_layers(model, ctx)  # the search always runs the reference
