@@ -10,8 +10,6 @@ from rich.table import Table
 
 from cli.common import console
 
-_SHOWN_METRICS = {"perplexity", "acc", "acc_norm", "average", "score", "speedup", "tokens_per_s"}
-
 
 def _fmt(value: float | None) -> str:
     if value is None:
@@ -28,13 +26,23 @@ def _layers(details: dict[str, Any]) -> str:
     return ""
 
 
+def headline_metrics(suites: set[str]) -> dict[str, tuple[str, ...]]:
+    """Per stored suite name, the metrics its declaration marks as headline (none if unknown)."""
+    from harness.suites.base import suite_declaration
+
+    found = {name: suite_declaration(name) for name in sorted(suites)}
+    return {name: d.headline_metrics if d else () for name, d in found.items()}
+
+
 def print_runs(records: list[dict[str, Any]], title: str = "") -> None:
-    """One row per run; one column per (suite, task, metric), arrows show the better direction."""
+    """One row per run; one column per (suite, task, headline metric), arrows show the better
+    direction."""
+    shown = headline_metrics({r["suite"] for rec in records for r in rec["results"]})
     columns: list[tuple[str, str, str, bool]] = []
     for rec in records:
         for r in rec["results"]:
             key = (r["suite"], r["task"], r["metric"], r["higher_is_better"])
-            if r["metric"] in _SHOWN_METRICS and key not in columns:
+            if r["metric"] in shown[r["suite"]] and key not in columns:
                 columns.append(key)
     table = Table(title=title or None)
     for name in ("run", "model", "method", "sparsity", "layers", "status"):
