@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -67,7 +67,11 @@ def results(
     ] = False,
     latest: Annotated[
         bool,
-        typer.Option("--latest", help="only the newest run per model, method config and suites"),
+        typer.Option(
+            "--latest",
+            help="one row per model, method config and evaluation config (as the leaderboard): "
+            "suites merged across successful runs, the newest value wins",
+        ),
     ] = False,
 ) -> None:
     """Show stored runs: one row per run, one column per task and metric."""
@@ -81,20 +85,19 @@ def results(
     runs = store.runs(
         model=model, method=method, status=None if all_runs else "succeeded", ids=run_id
     )
-    if latest:
-        newest: dict[str, Any] = {}
-        for run in runs:  # ordered by id, so later runs overwrite earlier ones
-            key = json.dumps(
-                [run.model_id, run.method_name, run.method_config, run.suites],
-                sort_keys=True,
-                default=str,
-            )
-            newest[key] = run
-        runs = sorted(newest.values(), key=lambda r: r.id)
     by_run: dict[int, list] = {}
     for r in store.results([run.id for run in runs]):
         by_run.setdefault(r.run_id, []).append(r)
     records = [run_to_dict(run, by_run.get(run.id, [])) for run in runs]
+    if latest:  # the leaderboard's rows (db.evaluation): suites merged, newest value wins
+        from db.evaluation import merge_runs, pick_results
+
+        found = [r for rs in by_run.values() for r in rs]
+        ids = {run.id: run for run in runs}
+        records = [
+            {**run_to_dict(ids[row.anchor], pick_results(row, found)), "merged_runs": row.run_ids}
+            for row in merge_runs(runs, {i: {r.suite for r in rs} for i, rs in by_run.items()})
+        ]
     if fmt == "json":
         print(json.dumps(records, default=str))
     elif fmt == "csv":

@@ -214,7 +214,8 @@ def filter_table(
         sp = table["Sparsity"].fillna(0.0)
         mask &= (sp >= sparsity_range[0] - 1e-9) & (sp <= sparsity_range[1] + 1e-9)
     if needle := search.strip().lower():
-        text = table[["Run", "Model", "Method", "Layers", "Device", "Status"]].astype(str)
+        fields = ["Run", "Model", "Method", "Layers", "Device", "Status", "Config", "Evaluation"]
+        text = table[[f for f in fields if f in table]].astype(str)
         hay = text.apply(lambda row: " ".join(row).lower(), axis=1)
         mask &= hay.str.contains(needle, regex=False)
     return table[mask]

@@ -482,3 +482,24 @@ def test_chart_merges_runs_splits_devices_labels_and_draws_references(eval_seede
     at.selectbox(key="sc_device").set_value(cpu).run()
     assert {p["Device"] for p in _chart_points(at)} == {cpu}
     assert any("not comparable across machines" in w.value for w in at.warning)
+
+
+def test_cli_results_latest_groups_like_the_board(eval_seeded):
+    """``skipbench results --latest`` applies the same rows (db.evaluation) as the board."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    url, ids = eval_seeded
+    env = {**os.environ, "SKIPBENCH_DATABASE_URL": url}
+    out = subprocess.run(
+        [sys.executable, "-m", "cli.main", "results", "--latest", "--format", "json"],
+        capture_output=True, text=True, env=env, timeout=120, check=True,
+    )  # fmt: skip
+    records = json.loads(out.stdout)
+    board = _board(app_test())
+    assert {r["run_id"] for r in records} == set(board["Run"])
+    dense = next(r for r in records if ids["dense/zs"] in r["merged_runs"])
+    values = {(x["task"], x["metric"]): x["value"] for x in dense["results"]}
+    assert values[("wikitext2", "perplexity")] == 20.24 and values[("average", "average")] == 0.70
