@@ -6,6 +6,7 @@ never when the CLI starts.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import sys
@@ -15,7 +16,13 @@ import typer
 
 from skipbench.errors import InvalidInput
 
-APP = Path(__file__).resolve().parents[2] / "leaderboard" / "app.py"
+
+def app_path() -> Path:
+    """The Streamlit entry file, found without importing the leaderboard (no streamlit here)."""
+    spec = importlib.util.find_spec("leaderboard")
+    if spec is None or not spec.submodule_search_locations:
+        raise InvalidInput("the leaderboard package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "app.py"
 
 
 def register(app: typer.Typer) -> None:
@@ -34,7 +41,7 @@ def port_is_free(host: str, port: int) -> bool:
 
 def streamlit_argv(port: int, host: str) -> list[str]:
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        sys.executable, "-m", "streamlit", "run", str(app_path()),
         "--server.port", str(port), "--server.address", host, "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]  # fmt: skip
@@ -56,9 +63,10 @@ def leaderboard(
 
     if not 1 <= port <= 65535:
         raise InvalidInput(f"--port {port} is out of range; allowed: 1-65535")
-    if not APP.is_file():
+    app_file = app_path()
+    if not app_file.is_file():
         raise InvalidInput(
-            f"leaderboard app not found at {APP}; reinstall SkipBench from its source tree"
+            f"leaderboard app not found at {app_file}; reinstall SkipBench from its source tree"
         )
     if not port_is_free(host, port):
         raise InvalidInput(f"port {port} on {host} is already in use; pick another with --port")
