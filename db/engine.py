@@ -15,7 +15,9 @@ _PG_MIGRATION_LOCK = 7_246_301  # arbitrary advisory-lock id for "alembic upgrad
 
 
 @lru_cache(maxsize=8)
-def get_engine(url: str) -> Engine:
+def get_engine(url: str, read_only: bool = False) -> Engine:
+    """The engine for ``url``; ``read_only`` sessions refuse writes (the leaderboard's; its
+    PostgreSQL role should be read-only as well, see docs/deploy.md)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -27,10 +29,24 @@ def get_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
+            if read_only:
+                cur.execute("PRAGMA query_only=ON")
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args: dict[str, object] = {}
+    if url.startswith("postgresql"):
+        if "connect_timeout=" not in url:  # an unreachable host fails in seconds, not minutes
+            connect_args["connect_timeout"] = 10
+        if read_only:
+            connect_args["options"] = "-c default_transaction_read_only=on"
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def ping(url: str) -> None:
+    """Raise unless the store answers a trivial query (workers check before taking jobs)."""
+    with get_engine(url).connect() as conn:
+        conn.execute(text("SELECT 1"))
 
 
 def sessionmaker_for(url: str) -> sessionmaker[Session]:

@@ -13,7 +13,7 @@ over. Results are protected separately: each suite's rows are written once (``db
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -47,15 +47,28 @@ def _is_stale(job: Job, stale_s: float, now: datetime | None = None) -> bool:
     return beat is None or (now or utcnow()) - beat > timedelta(seconds=stale_s)
 
 
+def _latest_run_id(session: Session, job_id: int) -> int | None:
+    return session.scalar(
+        select(Run.id).where(Run.job_id == job_id).order_by(Run.id.desc()).limit(1)
+    )
+
+
 # -- submission ------------------------------------------------------------------------------
 def create_or_get(
-    url: str, key: str, spec: dict[str, Any], queue: str, force: bool = False
+    url: str,
+    key: str,
+    spec: dict[str, Any],
+    queue: str,
+    force: bool = False,
+    limits: tuple[float | None, float | None] = (None, None),
 ) -> tuple[Job, bool]:
     """The job for ``key`` (newest generation), creating it if absent or if ``force``.
 
     Safe under concurrency: the unique (key, generation) index decides which insert wins; the
-    losers read the winner's row. Returns (job, created).
+    losers read the winner's row. ``limits`` (soft, hard seconds) go with a new job only; an
+    existing job keeps its own. Returns (job, created).
     """
+    soft, hard = limits
     for _ in range(50):
         with session_scope(url) as s:
             latest = s.scalar(
@@ -64,7 +77,15 @@ def create_or_get(
             if latest is not None and not force:
                 return latest, False
             generation = 0 if latest is None else latest.generation + 1
-            job = Job(key=key, generation=generation, spec=spec, queue=queue, status="queued")
+            job = Job(
+                key=key,
+                generation=generation,
+                spec=spec,
+                queue=queue,
+                status="queued",
+                soft_time_limit_s=soft,
+                hard_time_limit_s=hard,
+            )
             try:
                 with s.begin_nested():
                     s.add(job)
@@ -175,9 +196,7 @@ def claim(
         job.worker_host = host
         job.worker_gpu = gpu
         job.celery_task_id = task_id
-        run_id = s.scalar(
-            select(Run.id).where(Run.job_id == job_id).order_by(Run.id.desc()).limit(1)
-        )
+        run_id = _latest_run_id(s, job_id)
         return Claim(True, "resumed" if run_id else "claimed", job, run_id)
 
 
@@ -227,11 +246,7 @@ def finish(
     if status == "succeeded":
         values["progress_fraction"] = 1.0
     with session_scope(url) as s:
-        if run_id is None:
-            run_id = s.scalar(
-                select(Run.id).where(Run.job_id == job_id).order_by(Run.id.desc()).limit(1)
-            )
-        values["run_id"] = run_id
+        values["run_id"] = run_id if run_id is not None else _latest_run_id(s, job_id)
         updated = _rows_updated(
             s,
             update(Job)
@@ -242,8 +257,20 @@ def finish(
 
 
 # -- user actions ----------------------------------------------------------------------------
+def link_latest_run(url: str, job_id: int) -> int | None:
+    """Point an ended job without a run id at its newest run (a run made after the job ended)."""
+    with session_scope(url) as s:
+        job = s.get(Job, job_id, with_for_update=True)
+        if job is None:
+            return None
+        if job.run_id is None and job.status in TERMINAL:
+            job.run_id = _latest_run_id(s, job_id)
+        return job.run_id
+
+
 def cancel(url: str, job_id: int) -> tuple[str, str | None]:
-    """Mark a queued or running job cancelled (and its unfinished run failed).
+    """Mark a queued or running job cancelled (and its unfinished run failed, the job pointing
+    at it).
 
     Returns (status before, broker task id) so the caller can revoke the message.
     """
@@ -258,6 +285,7 @@ def cancel(url: str, job_id: int) -> tuple[str, str | None]:
         job.status = "cancelled"
         job.finished_at = now
         job.error = f"cancelled by user while {before}"
+        job.run_id = _latest_run_id(s, job_id)
         s.execute(
             update(Run)
             .where(Run.job_id == job_id, Run.status == "running")
@@ -301,6 +329,7 @@ class ReconcilePlan:
     stale: list[int]  # running with a stopped heartbeat
     gave_up: list[int]  # stale too often: failed instead
     to_send: list[tuple[int, str]]  # (job id, new task id)
+    hard_limits: dict[int, float | None] = field(default_factory=dict)  # job id -> its hard limit
 
 
 def plan_reconcile(
@@ -349,4 +378,5 @@ def plan_reconcile(
             job.celery_task_id = task_id
             job.enqueued_at = now
             plan.to_send.append((job.id, task_id))
+            plan.hard_limits[job.id] = job.hard_time_limit_s
     return plan

@@ -1,4 +1,4 @@
-"""The app's one cached engine and its cached, read-only queries (short TTL).
+"""The app's one cached, read-only engine and its cached queries (short TTL).
 
 New results appear within ``TTL_S`` seconds; the queue refreshes faster. Every loader takes
 the URL as an argument so a changed ``SKIPBENCH_DATABASE_URL`` gets its own cache entries.
@@ -22,12 +22,15 @@ JOBS_TTL_S = 2
 
 
 def database_url() -> str:
-    return get_settings().db_url
+    """The leaderboard's own URL (a read-only role, SKIPBENCH_LEADERBOARD_DATABASE_URL), else
+    the store's."""
+    return get_settings().leaderboard_db_url
 
 
 @st.cache_resource(show_spinner=False)
 def engine(url: str) -> Engine:
-    return get_engine(url)
+    """Sessions on this engine are read-only too (a second guard besides the role)."""
+    return get_engine(url, read_only=True)
 
 
 def _ready(url: str) -> Engine | None:

@@ -35,8 +35,14 @@ class Settings(BaseSettings):
     )
     broker_url: str = "redis://127.0.0.1:6379/0"
     result_backend: str = "redis://127.0.0.1:6379/1"
-    job_soft_time_limit_s: int = 6 * 3600
-    job_hard_time_limit_s: int = 6 * 3600 + 600
+    job_soft_time_limit_s: float = Field(
+        default=6 * 3600,
+        description="default time limit of a job (its own limit wins): checked at each progress report",
+    )
+    job_hard_time_limit_s: float = Field(
+        default=6 * 3600 + 600,
+        description="default hard limit: Celery kills the job's process (a stuck job's backstop)",
+    )
     heartbeat_interval_s: float = 10.0
     heartbeat_stale_s: float = 120.0
     # service (workers/): queue, redelivery and reconciliation
@@ -61,6 +67,26 @@ class Settings(BaseSettings):
         default=True,
         description="import torch/transformers in the worker parent (no CUDA init) so each job's fork starts fast",
     )
+    worker_allow_remote_code: bool = Field(
+        default=False,
+        description="let this worker run jobs asking for trust_remote_code (hub code runs here)",
+    )
+    worker_store_wait_s: float = Field(
+        default=60.0,
+        description="a worker waits this long for the store at start, then refuses to start",
+    )
+    store_check_interval_s: float = Field(
+        default=5.0,
+        description="how often a worker checks the store; it takes no jobs while it is unreachable",
+    )
+    store_retry_s: float = Field(
+        default=60.0,
+        description="how long a job retries a store write across an outage before giving up",
+    )
+    leaderboard_database_url: str = Field(
+        default="",
+        description="read-only SQLAlchemy URL the leaderboard uses; empty: the database URL",
+    )
     plugins: str = Field(
         default="",
         description="comma-separated modules imported by submit and workers (extra methods/suites)",
@@ -82,11 +108,16 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.home / 'skipbench.db'}"
 
     @property
+    def leaderboard_db_url(self) -> str:
+        """The leaderboard's URL: its own (read-only role) if set, else the store's."""
+        return self.leaderboard_database_url or self.db_url
+
+    @property
     def broker_visibility_timeout_s(self) -> int:
         """Longer than the longest job, so Redis never redelivers a job that is still running."""
         if self.visibility_timeout_s is not None:
             return self.visibility_timeout_s
-        return self.job_hard_time_limit_s + 1800
+        return int(self.job_hard_time_limit_s) + 1800
 
     @property
     def models_dir(self) -> Path:
