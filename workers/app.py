@@ -25,7 +25,9 @@ def celery_config(settings: Settings) -> dict:
         "task_default_queue": settings.queue,
         "task_serializer": "json",
         "accept_content": ["json"],
-        # a job is acknowledged only after it ended; a lost child puts it back on the queue
+        # a job is acknowledged only after it ended; a lost child puts it back on the queue.
+        # A job the worker could not claim or record (store unreachable) is rejected with
+        # requeue instead (workers/tasks.py); acks on failure then only cover the hard limit.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
@@ -36,7 +38,10 @@ def celery_config(settings: Settings) -> dict:
         # Redis redelivers an unacknowledged message only after the longest job could have run
         "broker_transport_options": transport,
         "result_backend_transport_options": transport,
-        "task_soft_time_limit": settings.job_soft_time_limit_s,
+        # the job's own time limit is checked at its progress reports (workers/lifecycle.py);
+        # Celery's soft limit, raised wherever the job happens to be, is not used. The hard
+        # limit is the backstop: each message carries its job's (workers/service.py).
+        "task_soft_time_limit": None,
         "task_time_limit": settings.job_hard_time_limit_s,
         # results live in the store; the backend keeps only what Flower shows
         "task_ignore_result": True,

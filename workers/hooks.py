@@ -11,7 +11,7 @@ import threading
 
 from celery import signals
 
-from skipbench.settings import get_settings
+from skipbench.settings import Settings, get_settings
 
 log = logging.getLogger("skipbench.worker")
 
@@ -26,12 +26,7 @@ def _warm_parent(**_: object) -> None:
 
     settings = get_settings()
     load_plugins(settings)
-    try:  # once here, so job children do not each run Alembic
-        from db.engine import upgrade
-
-        upgrade(settings.db_url)
-    except Exception as exc:
-        log.warning("database not ready at worker start: %s: %s", type(exc).__name__, exc)
+    _store_or_refuse(settings)  # once here, so job children do not each run Alembic
     if not settings.worker_preload:
         return
     import torch  # noqa: F401
@@ -49,6 +44,34 @@ def _warm_parent(**_: object) -> None:
             os.getpid(),
             torch.__version__,
         )
+
+
+def _store_or_refuse(settings: Settings) -> None:
+    """Migrate the store, waiting up to ``worker_store_wait_s`` for it; without it the worker
+    refuses to start (exit 1) rather than take jobs it cannot run."""
+    from db.engine import upgrade
+    from workers.store_retry import is_unreachable, with_retries
+
+    try:
+        with_retries(lambda: upgrade(settings.db_url), "worker start", settings.worker_store_wait_s)
+    except Exception as exc:
+        if not is_unreachable(exc):
+            raise
+        log.error(
+            "store unreachable at %s (%s); the worker does not start without it",
+            redact(settings.db_url),
+            type(exc).__name__,
+        )
+        raise SystemExit(1) from None
+
+
+def redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable database URL>"
 
 
 @signals.worker_process_init.connect
@@ -89,8 +112,12 @@ def _parent_cuda_state() -> str:
 
 
 @signals.worker_ready.connect
-def _reconcile_at_start(**_: object) -> None:
+def _reconcile_at_start(sender: object = None, **_: object) -> None:
     log.info("worker parent %s ready (%s)", os.getpid(), _parent_cuda_state())
+    if sender is not None and getattr(sender, "timer", None) is not None:
+        from workers.store_gate import StoreGate
+
+        StoreGate(sender, get_settings()).start()
     _reconcile_once()
     interval = get_settings().reconcile_interval_s
     if interval <= 0:

@@ -4,6 +4,11 @@ The child re-reads the job from the store (the message carries only its id). Whi
 runs, a heartbeat thread refreshes ``heartbeat_at`` and the progress, and notices when the job
 was cancelled or taken over; the next progress report then stops the run, and if none comes
 the thread ends the process (the job's message is then acknowledged by the store's verdict).
+Each progress report also checks the job's own time limit (counted from its first report,
+so process start and model loading do not count); Celery's hard limit is the backstop.
+
+A store that cannot be reached is never the job's failure: ``StoreUnreachable`` propagates
+and the task puts the message back on the queue.
 """
 
 from __future__ import annotations
@@ -21,12 +26,22 @@ from db import jobs
 from db.engine import upgrade
 from skipbench.errors import InvalidInput
 from skipbench.settings import Settings
+from workers.store_retry import JobStore, StoreUnreachable, is_unreachable, with_retries
 
 log = logging.getLogger("skipbench.worker")
 
 
 class JobStopped(BaseException):
     """Raised in the job's thread when the store says the job is no longer ours to run."""
+
+
+class JobTimeLimit(BaseException):
+    """Raised at a progress report past the job's time limit (a BaseException, so a method's
+    ``except Exception`` cannot swallow it; once passed, every later report raises again)."""
+
+    def __init__(self, limit_s: float) -> None:
+        super().__init__(f"ran past its time limit of {limit_s:g} s")
+        self.limit_s = limit_s
 
 
 @dataclass
@@ -50,8 +65,14 @@ def describe_error(exc: BaseException) -> str:
     if "outofmemory" in name.lower() or "out of memory" in text or isinstance(exc, MemoryError):
         detail = first if len(first) <= 200 else first[:200] + "..."
         return f"out of memory on GPU {worker_gpu()}: {detail or name} (try a smaller batch size or a larger GPU)"
+    if isinstance(exc, JobTimeLimit):
+        return f"time limit: the job ran past its time limit of {exc.limit_s:g} s and was stopped"
     if name == "SoftTimeLimitExceeded":
         return "time limit: the job ran past its soft time limit and was stopped"
+    if isinstance(exc, SystemExit | KeyboardInterrupt):
+        what = f"SystemExit({exc.code!r})" if isinstance(exc, SystemExit) else name
+        tail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:])
+        return f"{name}: the job's code raised {what}; the job failed (not retried)\n{tail[-3000:]}"
     tail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:])
     return f"{name}: {first}\n{tail[-3000:]}"
 
@@ -59,9 +80,18 @@ def describe_error(exc: BaseException) -> str:
 class Heartbeat:
     """Background heartbeat + progress for one owned job; ``progress`` is the runner's callback."""
 
-    def __init__(self, url: str, job_id: int, task_id: str, interval_s: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        job_id: int,
+        task_id: str,
+        interval_s: float,
+        time_limit_s: float | None = None,
+    ) -> None:
         self.url, self.job_id, self.task_id = url, job_id, task_id
         self.interval_s = max(0.1, interval_s)
+        self.time_limit_s = time_limit_s
+        self._deadline: float | None = None  # set at the first progress report
         self.stop_reason: str | None = None
         self._what: str | None = None
         self._fraction: float | None = None
@@ -80,8 +110,14 @@ class Heartbeat:
     def progress(self, what: str, fraction: float) -> None:
         if self.stop_reason is not None:
             raise JobStopped(self.stop_reason)
+        now = time.monotonic()
+        if self.time_limit_s is not None:
+            if self._deadline is None:
+                self._deadline = now + self.time_limit_s
+            elif now > self._deadline:
+                raise JobTimeLimit(self.time_limit_s)
         self._what, self._fraction = what, float(fraction)
-        self._last_report = time.monotonic()
+        self._last_report = now
 
     def _loop(self) -> None:
         stop_seen: float | None = None
@@ -105,36 +141,87 @@ class Heartbeat:
                 os.kill(os.getpid(), signal.SIGKILL)
 
 
+def refusal(spec: dict, settings: Settings) -> str | None:
+    """Why this worker will not run a job at all (before anything is loaded), or None."""
+    model = spec.get("model") or {}
+    if model.get("trust_remote_code") and not settings.worker_allow_remote_code:
+        return (
+            "refused: the job asks for trust_remote_code (code from the model's repository would "
+            "run on this worker); allow it per worker with SKIPBENCH_WORKER_ALLOW_REMOTE_CODE=true"
+        )
+    return None
+
+
+def _claim(url: str, job_id: int, task_id: str, settings: Settings) -> jobs.Claim:
+    def attempt() -> jobs.Claim:
+        upgrade(url)
+        return jobs.claim(
+            url,
+            job_id,
+            task_id,
+            socket.gethostname(),
+            worker_gpu(),
+            settings.heartbeat_stale_s,
+            settings.job_max_attempts,
+        )
+
+    try:  # only a short wait: the parent stops taking jobs while the store is away
+        return with_retries(attempt, f"job {job_id}: claim", min(5.0, settings.store_retry_s))
+    except Exception as exc:
+        if is_unreachable(exc):
+            raise StoreUnreachable(f"job {job_id}: store unreachable at claim: {exc}") from exc
+        raise
+
+
+def _finish(url: str, job_id: int, task_id: str, settings: Settings, status: str, **kw) -> bool:
+    """The job's final write, retried across a short outage before the attempt is given up."""
+    try:
+        return with_retries(
+            lambda: jobs.finish(url, job_id, task_id, status, **kw),
+            f"job {job_id}: finish",
+            settings.store_retry_s,
+        )
+    except Exception as exc:
+        if is_unreachable(exc):
+            raise StoreUnreachable(f"job {job_id}: store unreachable at finish: {exc}") from exc
+        raise
+
+
 def run_job(job_id: int, task_id: str, settings: Settings) -> Outcome:
-    """Run job ``job_id`` for message ``task_id``; never raises for a job's own failure."""
+    """Run job ``job_id`` for message ``task_id``; never raises for a job's own failure.
+
+    Raises ``StoreUnreachable`` when the store cannot be reached to claim or record the job.
+    """
     from harness.runner import RunSpec, execute
 
     url = settings.db_url
-    upgrade(url)
-    claim = jobs.claim(
-        url,
-        job_id,
-        task_id,
-        socket.gethostname(),
-        worker_gpu(),
-        settings.heartbeat_stale_s,
-        settings.job_max_attempts,
-    )
+    claim = _claim(url, job_id, task_id, settings)
     if not claim.ok:
         log.info("job %s: not run (%s)", job_id, claim.reason)
         return Outcome(f"skipped:{claim.reason}")
     assert claim.job is not None
-    log.info("job %s: %s (attempt %s)", job_id, claim.reason, claim.job.attempts)
-    from db.store import Store, SuiteAlreadyStored
+    job = claim.job
+    log.info("job %s: %s (attempt %s)", job_id, claim.reason, job.attempts)
+    from db.store import SuiteAlreadyStored
 
+    def finish(status: str, **kw: object) -> bool:
+        return _finish(url, job_id, task_id, settings, status, **kw)
+
+    refused = refusal(job.spec or {}, settings)
+    if refused:
+        log.warning("job %s %s", job_id, refused)
+        finish("failed", error=refused)
+        return Outcome("failed", error=refused)
+    limit = job.soft_time_limit_s or settings.job_soft_time_limit_s
     try:
-        spec = RunSpec.from_dict(claim.job.spec)
-        store = Store(url)
-        with Heartbeat(url, job_id, task_id, settings.heartbeat_interval_s) as beat:
+        spec = RunSpec.from_dict(job.spec)
+        store = JobStore(url, settings.store_retry_s)
+        with Heartbeat(url, job_id, task_id, settings.heartbeat_interval_s, limit) as beat:
             record = execute(
                 spec, store, beat.progress, job_id=job_id, resume_run_id=claim.resume_run_id
             )
     except JobStopped as stop:
+        with_retries(lambda: jobs.link_latest_run(url, job_id), "link run", settings.store_retry_s)
         return Outcome(f"stopped:{stop}")
     except SuiteAlreadyStored as exc:
         # another execution stored this suite: it owns the job now, unless the store says otherwise
@@ -142,14 +229,16 @@ def run_job(job_id: int, task_id: str, settings: Settings) -> Outcome:
         if state != "ok":
             return Outcome(f"stopped:{state}")
         error = describe_error(exc)
-        jobs.finish(url, job_id, task_id, "failed", error=error)
+        finish("failed", error=error)
         return Outcome("failed", error=error)
-    except Exception as exc:
+    except (Exception, JobTimeLimit, SystemExit, KeyboardInterrupt) as exc:
+        if is_unreachable(exc):
+            raise StoreUnreachable(f"job {job_id}: store unreachable: {exc}") from exc
         error = describe_error(exc)
         log.warning("job %s failed: %s", job_id, error.splitlines()[0])
-        jobs.finish(url, job_id, task_id, "failed", error=error)
+        finish("failed", error=error)
         return Outcome("failed", error=error)
     run_id = record.get("run_id")
-    if not jobs.finish(url, job_id, task_id, "succeeded", run_id=run_id):
+    if not finish("succeeded", run_id=run_id):
         log.warning("job %s: finished, but the store no longer has it as ours", job_id)
     return Outcome("succeeded", run_id=run_id)

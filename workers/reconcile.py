@@ -59,7 +59,7 @@ def reconcile(settings: Settings | None = None, queue: str | None = None) -> Rec
     )
     sent = []
     for job_id, task_id in plan.to_send:
-        send(job_id, task_id, queue, settings)
+        send(job_id, task_id, queue, settings, plan.hard_limits.get(job_id))
         sent.append(job_id)
     return ReconcileReport(
         queue, len(ids), tuple(plan.lost), tuple(plan.stale), tuple(plan.gave_up), tuple(sent)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from db import jobs
 from db.engine import upgrade
 from db.models import Job
+from skipbench.errors import InvalidInput
 from skipbench.settings import Settings, get_settings
 from workers import broker
 
@@ -37,8 +38,15 @@ def celery_app(settings: Settings) -> Celery:
     return _apps[key]
 
 
-def send(job_id: int, task_id: str, queue: str, settings: Settings) -> None:
-    """Publish the job's message (only its id); a few quick retries, then ``BrokerUnavailable``."""
+def send(
+    job_id: int,
+    task_id: str,
+    queue: str,
+    settings: Settings,
+    hard_time_limit_s: float | None = None,
+) -> None:
+    """Publish the job's message (only its id, and its hard time limit for Celery to enforce);
+    a few quick retries, then ``BrokerUnavailable``."""
     from workers.app import TASK_NAME
 
     try:
@@ -47,6 +55,7 @@ def send(job_id: int, task_id: str, queue: str, settings: Settings) -> None:
             args=[job_id],
             queue=queue,
             task_id=task_id,
+            time_limit=hard_time_limit_s,
             retry=True,
             retry_policy={
                 "max_retries": 2,
@@ -66,8 +75,33 @@ def enqueue(job_id: int, queue: str, settings: Settings) -> str | None:
     task_id = str(uuid.uuid4())
     if not jobs.mark_enqueued(settings.db_url, job_id, task_id):
         return None
-    send(job_id, task_id, queue, settings)
+    job = jobs.require_job(settings.db_url, job_id)
+    send(job_id, task_id, queue, settings, job.hard_time_limit_s)
     return task_id
+
+
+def time_limits(
+    settings: Settings, time_limit_s: float | None = None, hard_time_limit_s: float | None = None
+) -> tuple[float, float]:
+    """A job's (soft, hard) limits: given, or the settings' (hard: soft + the settings' gap)."""
+    soft = settings.job_soft_time_limit_s if time_limit_s is None else time_limit_s
+    gap = max(60.0, settings.job_hard_time_limit_s - settings.job_soft_time_limit_s)
+    if hard_time_limit_s is not None:
+        hard = hard_time_limit_s
+    elif time_limit_s is None:
+        hard = settings.job_hard_time_limit_s
+    else:
+        hard = soft + gap
+    if not 0 < soft < hard:
+        raise InvalidInput(
+            f"time limits soft={soft:g} s, hard={hard:g} s: need 0 < time limit < hard limit"
+        )
+    if hard >= settings.broker_visibility_timeout_s:
+        raise InvalidInput(
+            f"hard time limit {hard:g} s: must stay below the broker's visibility timeout of "
+            f"{settings.broker_visibility_timeout_s} s (SKIPBENCH_VISIBILITY_TIMEOUT_S)"
+        )
+    return soft, hard
 
 
 def submit(
@@ -76,18 +110,22 @@ def submit(
     queue: str | None = None,
     force: bool = False,
     settings: Settings | None = None,
+    time_limit_s: float | None = None,
+    hard_time_limit_s: float | None = None,
 ) -> Submitted:
     """Store the job (or find it by key) and enqueue it if new.
 
-    The broker is checked first so that an unreachable one leaves no job behind; if it goes
-    away between the check and the send, the job stays ``queued`` and reconcile sends it.
+    The job carries its own time limits (``time_limits``). The broker is checked first so
+    that an unreachable one leaves no job behind; if it goes away between the check and the
+    send, the job stays ``queued`` and reconcile sends it.
     """
     settings = settings or get_settings()
     queue = queue or settings.queue
+    limits = time_limits(settings, time_limit_s, hard_time_limit_s)
     broker.ping(settings.broker_url)
     upgrade(settings.db_url)
     job, created = jobs.create_or_get(
-        settings.db_url, spec.key(), spec.to_dict(), queue, force=force
+        settings.db_url, spec.key(), spec.to_dict(), queue, force=force, limits=limits
     )
     if created:
         enqueue(job.id, queue, settings)
@@ -143,6 +181,7 @@ def job_summary(job: Job) -> dict[str, Any]:
         "worker_gpu": job.worker_gpu,
         "progress": {"suite": job.progress_suite, "fraction": job.progress_fraction},
         "attempts": job.attempts,
+        "time_limits_s": {"soft": job.soft_time_limit_s, "hard": job.hard_time_limit_s},
         "run_id": job.run_id,
         "error": job.error,
     }

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from celery import Task
+from celery.exceptions import Reject
 
 from skipbench.settings import get_settings
 from workers import hooks  # noqa: F401  (worker signals)
 from workers.app import TASK_NAME, app
+from workers.store_retry import StoreUnreachable
 
 log = logging.getLogger("skipbench.worker")
 
@@ -22,20 +25,33 @@ class JobTask(Task):
         from db import jobs
 
         settings = get_settings()
+        job = jobs.get_job(settings.db_url, int(args[0]))
+        hard = (job.hard_time_limit_s if job else None) or settings.job_hard_time_limit_s
         jobs.finish(
             settings.db_url,
             int(args[0]),
             task_id,
             "failed",
-            error=f"time limit: killed at the hard limit of {settings.job_hard_time_limit_s} s",
+            error=f"time limit: killed at the hard limit of {hard:g} s",
         )
 
 
 @app.task(name=TASK_NAME, bind=True, base=JobTask)
 def run_job(self: Task, job_id: int) -> str:
-    """Carries only the job id; the worker reads everything else from the store."""
+    """Carries only the job id; the worker reads everything else from the store.
+
+    A job this worker could not claim or record for want of a store is never acknowledged:
+    its message goes back to the queue (after a pause in which the worker's store check
+    stops it taking more), for a worker that reaches the store.
+    """
     from workers.lifecycle import run_job as run
 
-    outcome = run(int(job_id), self.request.id, get_settings())
+    settings = get_settings()
+    try:
+        outcome = run(int(job_id), self.request.id, settings)
+    except StoreUnreachable as exc:
+        log.warning("job %s: %s; message requeued, not acknowledged", job_id, exc)
+        time.sleep(min(30.0, 2 * settings.store_check_interval_s))
+        raise Reject(str(exc), requeue=True) from exc
     log.info("job %s: %s", job_id, outcome.status)
     return outcome.status

@@ -37,6 +37,17 @@ def _progress(job: Job) -> str:
     return f"{job.progress_suite} {job.progress_fraction:.0%}"
 
 
+def _limits(job: Job) -> str:
+    soft, hard = job.soft_time_limit_s, job.hard_time_limit_s
+    if soft is None and hard is None:
+        return "the worker's defaults"
+
+    def fmt(value: float | None) -> str:
+        return "default" if value is None else f"{value:g} s"
+
+    return f"{fmt(soft)} (checked at progress reports), hard {fmt(hard)}"
+
+
 def _what(spec: dict[str, Any]) -> tuple[str, str, str]:
     model = str((spec.get("model") or {}).get("source", ""))
     params = spec.get("method_params") or {}
@@ -99,6 +110,7 @@ def job_detail(job: Job, runs: list[Run]) -> Table:
         ("worker", f"{job.worker_host or ''} GPU {job.worker_gpu or ''}"),
         ("progress", _progress(job)),
         ("attempts", str(job.attempts)),
+        ("time limits", _limits(job)),
         ("runs", ", ".join(f"{r.id} ({r.status})" for r in runs)),
         ("error", job.error or ""),
     ]
