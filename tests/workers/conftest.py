@@ -48,6 +48,14 @@ class WorkerProc:
             time.sleep(0.3)
         raise AssertionError(f"worker not ready after {timeout}s:\n{self.tail()}")
 
+    def wait_log(self, needle: str, timeout: float = 120) -> None:
+        """Until the worker's log contains ``needle`` (the worker reached that point)."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.log.read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker never logged {needle!r}:\n{self.tail()}")
+            time.sleep(0.2)
+
     def tail(self, n: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
 
@@ -107,6 +115,7 @@ class Service:
             SKIPBENCH_HEARTBEAT_STALE_S="10",
             SKIPBENCH_RECONCILE_INTERVAL_S="2",
             SKIPBENCH_ENQUEUE_GRACE_S="1",
+            SKIPBENCH_STORE_CHECK_INTERVAL_S="0.5",
             SKIPBENCH_PLUGINS="tests.workers.plugin",
             PYTHONUNBUFFERED="1",
             COLUMNS="200",
@@ -129,6 +138,7 @@ class Service:
             heartbeat_stale_s=10,
             reconcile_interval_s=2,
             enqueue_grace_s=1,
+            store_check_interval_s=0.5,
             plugins="tests.workers.plugin",
         )
 
@@ -163,10 +173,10 @@ class Service:
             timeout=timeout,
         )
 
-    def submit(self, spec, force: bool = False):  # noqa: ANN001, ANN201
+    def submit(self, spec, force: bool = False, **limits: float):  # noqa: ANN001, ANN201
         from workers.service import submit
 
-        return submit(spec, force=force, settings=self.settings())
+        return submit(spec, force=force, settings=self.settings(), **limits)
 
     def job(self, job_id: int):  # noqa: ANN201
         from db.jobs import require_job

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, replace
@@ -98,7 +99,9 @@ class SleepyConfig(SuiteConfig):
     seconds: float = 1.0
     release: str = ""
     marker: str = ""
-    report: bool = True  # False: a stuck job that never reports progress (only the hard limit ends it)
+    report: bool = (
+        True  # False: a stuck job that never reports progress (only the hard limit ends it)
+    )
 
 
 @register_suite
@@ -127,10 +130,8 @@ class SleepySuite(Suite[SleepyConfig]):
             if config.release and Path(config.release).exists():
                 return
             if config.report:
-                try:
+                with contextlib.suppress(Exception):  # a careless suite: swallows what it can
                     ctx.report(f"{self.name}/wait", (time.monotonic() - start) / config.seconds)
-                except Exception:  # a careless suite: swallows what it can
-                    pass
             time.sleep(0.1)
 
 

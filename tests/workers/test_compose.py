@@ -65,6 +65,23 @@ def test_compose_services_follow_the_deployment_plan():
     assert len(set(reserved)) == len(reserved), "two workers reserve the same GPU"
 
 
+def test_leaderboard_gets_a_read_only_role_and_not_the_full_password():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    board = services["leaderboard"]
+    assert "env_file" not in board  # .env holds POSTGRES_PASSWORD
+    urls = {
+        board["environment"][k]
+        for k in ("SKIPBENCH_DATABASE_URL", "SKIPBENCH_LEADERBOARD_DATABASE_URL")
+    }
+    (url,) = urls
+    assert url.startswith("postgresql+psycopg://${LEADERBOARD_DB_USER")
+    assert "POSTGRES_PASSWORD" not in url
+    mounts = services["postgres"]["volumes"]
+    init = [m for m in mounts if "/docker-entrypoint-initdb.d/" in m]
+    assert init and all((REPO / m.split(":")[0]).is_file() for m in mounts if m.startswith("./"))
+
+
 def test_env_example_names_settings_that_exist():
     from skipbench.settings import Settings
 

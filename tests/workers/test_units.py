@@ -53,7 +53,9 @@ def test_celery_config_for_exactly_once():
     assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"]
     assert conf["worker_prefetch_multiplier"] == 1 and conf["worker_concurrency"] == 1
     assert conf["worker_max_tasks_per_child"] == 1
-    assert (conf["task_soft_time_limit"], conf["task_time_limit"]) == (100, 200)
+    # no Celery soft limit (it lands anywhere, even in a GC callback): the job's own limit is
+    # checked at its progress reports; Celery's hard limit stays as the backstop
+    assert (conf["task_soft_time_limit"], conf["task_time_limit"]) == (None, 200)
     assert conf["broker_transport_options"]["visibility_timeout"] > conf["task_time_limit"]
     explicit = Settings(_env_file=None, visibility_timeout_s=999)
     assert celery_config(explicit)["broker_transport_options"]["visibility_timeout"] == 999
@@ -100,3 +102,80 @@ def test_broker_ping_fails_fast_with_one_line():
         ping("redis://127.0.0.1:1/0", timeout=1)
     assert "no broker reachable at redis://127.0.0.1:1/0" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_time_limit_is_checked_at_progress_reports_from_the_first_one(monkeypatch):
+    from workers import lifecycle
+
+    clock = [100.0]
+    monkeypatch.setattr(lifecycle.time, "monotonic", lambda: clock[0])
+    beat = lifecycle.Heartbeat("sqlite://", 1, "t", interval_s=1, time_limit_s=5)
+    clock[0] = 1000.0  # loading took long: the limit counts from the first report
+    beat.progress("perplexity", 0.0)
+    clock[0] = 1004.9
+    beat.progress("perplexity", 0.5)
+    clock[0] = 1005.1
+    with pytest.raises(lifecycle.JobTimeLimit):
+        beat.progress("perplexity", 0.6)
+    with pytest.raises(lifecycle.JobTimeLimit):  # swallowed once, it is raised again
+        beat.progress("perplexity", 0.7)
+    assert not issubclass(lifecycle.JobTimeLimit, Exception)  # `except Exception` cannot eat it
+    error = lifecycle.describe_error(lifecycle.JobTimeLimit(5))
+    assert error == "time limit: the job ran past its time limit of 5 s and was stopped"
+
+
+def test_per_job_time_limits_are_validated():
+    from workers.service import time_limits
+
+    settings = Settings(_env_file=None, job_soft_time_limit_s=100, job_hard_time_limit_s=250)
+    assert time_limits(settings) == (100, 250)
+    assert time_limits(settings, 30) == (30, 180)  # hard: soft + the settings' gap
+    assert time_limits(settings, 3, 6) == (3, 6)
+    for soft, hard in ((0, None), (-1, None), (10, 5), (10, 10**9)):
+        with pytest.raises(InvalidInput, match="time limit"):
+            time_limits(settings, soft, hard)
+
+
+def test_remote_code_jobs_are_refused_unless_the_worker_allows_them():
+    from workers.lifecycle import refusal
+
+    spec = {"model": {"source": "org/custom", "trust_remote_code": True}}
+    refused = refusal(spec, Settings(_env_file=None))
+    assert (
+        refused
+        and "trust_remote_code" in refused
+        and "SKIPBENCH_WORKER_ALLOW_REMOTE_CODE" in refused
+    )
+    assert refusal(spec, Settings(_env_file=None, worker_allow_remote_code=True)) is None
+    assert refusal({"model": {"source": "org/plain"}}, Settings(_env_file=None)) is None
+
+
+def test_exit_from_a_method_is_described_as_the_jobs_failure():
+    from workers.lifecycle import describe_error
+
+    for exc, name in ((SystemExit(3), "SystemExit(3)"), (KeyboardInterrupt(), "KeyboardInterrupt")):
+        first = describe_error(exc).splitlines()[0]
+        assert name in first and "not retried" in first
+
+
+def test_store_writes_are_retried_only_while_the_store_is_unreachable(monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from workers import store_retry
+
+    monkeypatch.setattr(store_retry.time, "sleep", lambda _s: None)
+    calls = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("INSERT", {}, ConnectionRefusedError("refused"))
+        return "written"
+
+    assert store_retry.with_retries(flaky, "test", budget_s=60) == "written" and len(calls) == 3
+    with pytest.raises(ValueError):  # not a connection error: no retry
+        store_retry.with_retries(lambda: (_ for _ in ()).throw(ValueError("bug")), "t", 60)
+    calls.clear()
+    with pytest.raises(OperationalError):  # budget spent: the error goes up
+        store_retry.with_retries(flaky, "test", budget_s=0)
+    assert len(calls) == 1

@@ -102,6 +102,14 @@ def test_submit_checks_locally_and_needs_a_broker(module_service, tiny_dir):
     svc = module_service
     bad = svc.cli("submit", "--model", str(tiny_dir), "--method", "shortgpt", "--sparsity", "1.5")
     assert bad.returncode == 2 and "sparsity=1.5" in bad.stderr
+    bad = svc.cli("submit", "--model", str(tiny_dir), "--time-limit", "0")
+    assert bad.returncode == 2 and "time limits soft=0 s" in bad.stderr
+    limited = svc.cli("submit", "--model", str(tiny_dir), "--seed", "99", "--time-limit", "900")
+    assert limited.returncode == 0, limited.stderr
+    limited = svc.cli("status", "--json")
+    assert limited.returncode == 0, limited.stderr
+    newest = json.loads(limited.stdout.strip().splitlines()[-1])[0]
+    assert newest["time_limits_s"] == {"soft": 900, "hard": 900 + 600}
     svc.extra_env["SKIPBENCH_BROKER_URL"] = "redis://127.0.0.1:1/0"
     try:
         refused = svc.cli("submit", "--model", str(tiny_dir), "--seed", "7")
@@ -185,6 +193,8 @@ def test_cancel_queued_and_running(module_service, worker, tiny_dir):
     assert job.status == "cancelled" and "cancelled by user" in job.error
     runs = job_runs(svc.db_url, running)
     assert [r.status for r in runs] == ["failed"] and _rows(svc.db_url, runs[0].id) == []
+    # the run keeps the reason the user cancelled it with, and the job points at its run
+    assert runs[0].error == "cancelled by user" and job.run_id == runs[0].id
 
     after = svc.submit(tiny_spec(tiny_dir, _nap(0.1), seed=11)).job.id
     assert svc.wait_for(after).status == "succeeded"
@@ -203,3 +213,41 @@ def _alive(pid: int) -> bool:
             return fh.read().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_exit_from_a_method_fails_the_job_once(module_service, worker, tiny_dir):
+    from db.jobs import job_runs
+
+    svc = module_service
+    cases = {"system_exit": "SystemExit(3)", "keyboard_interrupt": "KeyboardInterrupt"}
+    ids, markers = {}, {}
+    for kind in cases:
+        markers[kind] = svc.tmp / f"exit-{kind}.marker"
+        spec = tiny_spec(
+            tiny_dir, method="test_exit", params={"kind": kind, "marker": str(markers[kind])}
+        )
+        ids[kind] = svc.submit(spec).job.id
+    for kind, needle in cases.items():
+        job = svc.wait_for(ids[kind])
+        first = job.error.splitlines()[0]
+        assert (job.status, job.attempts) == ("failed", 1), (kind, job.error)
+        assert needle in first and "worker" not in first, first
+        assert len(markers[kind].read_text().split()) == 1  # ran once, not three times
+        runs = job_runs(svc.db_url, job.id)
+        assert [r.status for r in runs] == ["failed"] and job.run_id == runs[0].id
+    assert worker.popen.poll() is None
+    print("\nEVIDENCE exit in a method: SystemExit and KeyboardInterrupt failed their job once")
+
+
+def test_remote_code_jobs_are_refused_by_default(module_service, worker, tiny_dir):
+    import dataclasses
+
+    from db.jobs import job_runs
+
+    svc = module_service
+    base = tiny_spec(tiny_dir, _nap(0.1), seed=21)
+    spec = dataclasses.replace(base, model=dataclasses.replace(base.model, trust_remote_code=True))
+    job = svc.wait_for(svc.submit(spec).job.id)
+    assert job.status == "failed" and job.attempts == 1
+    assert job.error.startswith("refused: the job asks for trust_remote_code")
+    assert job_runs(svc.db_url, job.id) == []  # refused before anything was loaded
