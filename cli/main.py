@@ -22,9 +22,9 @@ app = typer.Typer(
 )
 
 # command modules (each registers on `app`)
-from cli import bundle_cmd, db_cmd, models_cmd, run_cmd, sweep_cmd  # noqa: E402
+from cli import bundle_cmd, db_cmd, models_cmd, run_cmd, suites_cmd, sweep_cmd  # noqa: E402
 
-for module in (run_cmd, models_cmd, db_cmd, sweep_cmd, bundle_cmd):
+for module in (run_cmd, suites_cmd, models_cmd, db_cmd, sweep_cmd, bundle_cmd):
     module.register(app)
 
 for optional in ("analyze_cmd", "service_cmd", "leaderboard_cmd"):
