@@ -44,6 +44,7 @@ def streamlit_argv(port: int, host: str) -> list[str]:
         sys.executable, "-m", "streamlit", "run", str(app_path()),
         "--server.port", str(port), "--server.address", host, "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "viewer",  # a read-only app: no Deploy button
     ]  # fmt: skip
 
 

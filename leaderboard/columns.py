@@ -8,6 +8,7 @@ default view (the "all metrics" switch shows every stored metric).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -46,6 +47,21 @@ def split_task(suite: str, task: str) -> tuple[str, str]:
     return "", task
 
 
+_PREFILL = re.compile(r"^prefill/b(\d+)x(\d+)$")
+_DECODE = re.compile(r"^decode-([\w-]+)/b(\d+)p(\d+)n(\d+)$")
+
+
+def task_label(task: str) -> str:
+    """A stored task name made readable: throughput shapes (``prefill/b1x2048`` ->
+    ``prefill 1x2048``, ``decode-eager/b1p32n8`` -> ``decode eager 1x32+8``: batch x prompt
+    + new tokens); other names with spaces for underscores."""
+    if found := _PREFILL.match(task):
+        return f"prefill {found[1]}x{found[2]}"
+    if found := _DECODE.match(task):
+        return f"decode {found[1]} {found[2]}x{found[3]}+{found[4]}"
+    return task.replace("_", " ")
+
+
 @dataclass(frozen=True)
 class MetricColumn:
     suite: str
@@ -79,7 +95,7 @@ class MetricColumn:
         base = self.base_task
         name, _, bucket = base.partition("@")
         spec = found.task(name) if found else None
-        task = (spec.label if spec else name.replace("_", " ")) + (f" @{bucket}" if bucket else "")
+        task = (spec.label if spec else task_label(name)) + (f" @{bucket}" if bucket else "")
         metric_spec = _metric(found, self.metric)
         metric = metric_spec.label if metric_spec else self.display_name or self.metric
         implied = bool(

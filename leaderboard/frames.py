@@ -16,8 +16,13 @@ import pandas as pd
 
 from db.evaluation import subject, suite_evaluation
 from leaderboard.columns import SPEEDUP, MetricColumn, ordered, suite_family
+from leaderboard.fields import SETTING_COLUMNS, setting_values
 
-ID_COLUMNS = ["Run", "Model", "Method", "Sparsity", "Layers", "Device", "Status"]
+# pinned on the board: what the row is; then where and how it ran, before the numbers
+PINNED_COLUMNS = ["Run", "Model", "Method", "Sparsity", "Strategy"]
+ID_COLUMNS = [*PINNED_COLUMNS, "Layers", "Device", "Status"]
+# after the numbers: the evaluation settings, then the merged row's details
+SETTINGS_TAIL = [c for c in SETTING_COLUMNS if c not in PINNED_COLUMNS]
 RESULT_FIELDS = [
     "run_id", "suite", "task", "metric", "value", "stderr", "n", "unit", "higher_is_better",
     "display_name",
@@ -147,9 +152,11 @@ def _text(value: Any) -> str:
 def wide_table(
     runs: pd.DataFrame, results: pd.DataFrame, columns: Sequence[MetricColumn]
 ) -> pd.DataFrame:
-    """One row per line of ``runs`` (runs, or merged rows keyed by their anchor run): identity
-    columns, each metric column (NaN if absent), then details (``EXTRA_COLUMNS`` if present)."""
+    """One row per line of ``runs`` (runs, or merged rows keyed by their anchor run):
+    ``ID_COLUMNS``, each metric column (NaN if absent), then the evaluation settings
+    (``SETTINGS_TAIL``) and details (``EXTRA_COLUMNS`` if present)."""
     ids = list(runs["id"]) if not runs.empty else []
+    settings = [setting_values(r) for r in runs.to_dict("records")] if ids else []
     table = pd.DataFrame(
         {
             "Run": pd.Series(ids, dtype="int64"),
@@ -161,14 +168,18 @@ def wide_table(
             "Status": list(runs["status"]) if ids else [],
         }
     )
+    for name in SETTING_COLUMNS:
+        table[name] = [s[name] for s in settings]
     for name, field in EXTRA_COLUMNS.items():  # merged rows (leaderboard.rows) carry these
         if field in runs:
             table[name] = [_text(v) for v in runs[field]] if ids else []
     matrix = value_matrix(results, columns).reindex(ids)
     for col in columns:
         table[col.label] = matrix[col.label].to_numpy() if ids else pd.Series(dtype=float)
-    tail = ["Layers", "Device", "Status", *EXTRA_COLUMNS]  # wide details after the numbers
-    return table[[c for c in table.columns if c not in tail] + [c for c in tail if c in table]]
+    tail = [*SETTINGS_TAIL, *EXTRA_COLUMNS]  # wide details after the numbers
+    head = [c for c in ID_COLUMNS if c in table]
+    body = [c for c in table.columns if c not in head and c not in tail]
+    return table[head + body + [c for c in tail if c in table]]
 
 
 def sort_table(
@@ -214,7 +225,8 @@ def filter_table(
         sp = table["Sparsity"].fillna(0.0)
         mask &= (sp >= sparsity_range[0] - 1e-9) & (sp <= sparsity_range[1] + 1e-9)
     if needle := search.strip().lower():
-        fields = ["Run", "Model", "Method", "Layers", "Device", "Status", "Config", "Evaluation"]
+        fields = ["Run", "Model", "Method", "Strategy", "Layers", "Device", "Status", "Config",
+                  "Evaluation", "Limit", "Calibration"]  # fmt: skip
         text = table[[f for f in fields if f in table]].astype(str)
         hay = text.apply(lambda row: " ".join(row).lower(), axis=1)
         mask &= hay.str.contains(needle, regex=False)

@@ -58,6 +58,11 @@ def merge(runs: pd.DataFrame, results: pd.DataFrame) -> Merged:
     for row, text, config in zip(rows, evaluation_texts(rows), config_texts(rows), strict=True):
         line = dict(by_id[row.anchor])
         line["run_ids"] = row.run_ids
+        # every merged suite's stored config (from the run it came from), for Limit / Seq len
+        line["suites"] = {
+            suite: ((by_id[ids[0]].get("suites") or {}).get(suite) if ids[0] in by_id else None)
+            for suite, ids in sorted(row.sources.items())
+        }
         line["evaluation"] = text
         line["config"] = config
         speed = [e for s, e in row.evaluations.items() if is_speed_suite(s)]

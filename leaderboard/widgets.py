@@ -76,10 +76,22 @@ def column_config(
         "Model": st.column_config.TextColumn("Model", pinned=True),
         "Method": st.column_config.TextColumn("Method", pinned=True),
         "Sparsity": st.column_config.NumberColumn(
-            "Sparsity", format="percent", help="nominal sparsity"
+            "Sparsity", format="percent", help="nominal sparsity", pinned=True
+        ),
+        "Strategy": st.column_config.TextColumn(
+            "Strategy",
+            pinned=True,
+            help="how the layers were picked: OrthoRank's layers= choice, remove for layer removal",
         ),
         "Layers": st.column_config.TextColumn(
             "Layers", help="removed or token-selective layers, in the method's order"
+        ),
+        "Limit": st.column_config.TextColumn(
+            "Limit", help="items evaluated per suite (full: the whole data set)"
+        ),
+        "Seq len": st.column_config.TextColumn("Seq len", help="evaluation sequence length"),
+        "Calibration": st.column_config.TextColumn(
+            "Calibration", help="calibration data set · samples × length (tokens)"
         ),
     }
     for col in columns:

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from leaderboard import access, frames, origins, rows, widgets
+from leaderboard import access, frames, origins, rows, url_state, widgets
 from leaderboard.columns import MetricColumn, compact
 
 BEST_STYLE = "background-color: rgba(33, 195, 84, 0.22); font-weight: 700"
@@ -23,6 +23,14 @@ def _default_sort(columns: list[MetricColumn]) -> int:
     return 0
 
 
+def keep_in_view(table: pd.DataFrame, label: str) -> pd.DataFrame:
+    """``label`` moved to just after the identity columns, so sorting by a far-right metric
+    does not leave the sorted column off screen."""
+    head = [c for c in frames.ID_COLUMNS if c in table]
+    rest = [c for c in table.columns if c not in head and c != label]
+    return table[[*head, label, *rest]]
+
+
 def _highlight(table: pd.DataFrame, best: dict[str, list[int]]) -> pd.DataFrame:
     styles = pd.DataFrame("", index=table.index, columns=table.columns)
     for label, positions in best.items():
@@ -31,36 +39,57 @@ def _highlight(table: pd.DataFrame, best: dict[str, list[int]]) -> pd.DataFrame:
     return styles
 
 
-def sidebar_filters(runs: pd.DataFrame, results: pd.DataFrame) -> dict[str, Any]:
+def url_params(top: float) -> list[url_state.Param]:
+    """The board's widgets that live in the URL (``?model=...&sort=...``)."""
+    P = url_state.Param
+    return [
+        P("lb_models", "model", "list", []), P("lb_methods", "method", "list", []),
+        P("lb_devices", "device", "list", []), P("lb_origins", "origin", "list", []),
+        P("lb_suites", "suite", "list", []), P("lb_sparsity", "sparsity", "range", (0.0, top)),
+        P("lb_search", "q", "str", ""), P("lb_all_runs", "all_runs", "bool", False),
+        P("lb_all_metrics", "all_metrics", "bool", False), P("lb_relative", "relative", "bool", False),
+        P("lb_change", "change", "str", "difference"), P("lb_sort", "sort", "str", None),
+        P("lb_best_first", "best_first", "bool", True), P("lb_hidden", "hide", "list", []),
+    ]  # fmt: skip
+
+
+def sidebar_filters(
+    runs: pd.DataFrame, results: pd.DataFrame, params: dict[str, url_state.Param]
+) -> dict[str, Any]:
     side = st.sidebar
     side.header("Filters")
-    models = side.multiselect("Model", sorted(runs["model_id"].unique()), key="lb_models")
-    methods = side.multiselect("Method", sorted(runs["method_name"].unique()), key="lb_methods")
-    devices = side.multiselect("Device", sorted(runs["device"].dropna().unique()), key="lb_devices")
+    options = {
+        "lb_models": sorted(runs["model_id"].unique()),
+        "lb_methods": sorted(runs["method_name"].unique()),
+        "lb_devices": sorted(runs["device"].dropna().unique()),
+        "lb_origins": origins.labels(runs),
+        "lb_suites": sorted(results["suite"].unique()),
+    }
+    for key, values in options.items():
+        url_state.restore(params[key], values)
+    for key in ("lb_sparsity", "lb_search"):
+        url_state.restore(params[key])
+    models = side.multiselect("Model", options["lb_models"], key="lb_models")
+    methods = side.multiselect("Method", options["lb_methods"], key="lb_methods")
+    devices = side.multiselect("Device", options["lb_devices"], key="lb_devices")
     origin = side.multiselect(
-        "Origin", origins.labels(runs), key="lb_origins", help="measured here, or which bundle"
+        "Origin", options["lb_origins"], key="lb_origins", help="measured here, or which bundle"
     )
-    suites = side.multiselect("Suite", sorted(results["suite"].unique()), key="lb_suites")
-    top = float(max(0.5, runs["sparsity"].fillna(0).max()))
-    sparsity = side.slider(
-        "Sparsity", 0.0, round(top, 2), (0.0, round(top, 2)), step=0.05, key="lb_sparsity"
-    )
+    suites = side.multiselect("Suite", options["lb_suites"], key="lb_suites")
+    top = params["lb_sparsity"].default[1]
+    sparsity = side.slider("Sparsity", 0.0, top, step=0.05, key="lb_sparsity")
     search = side.text_input(
         "Search", key="lb_search", placeholder="model, method, layers, device ..."
     )
+    side.caption("The page's address holds these filters: copy it to share this view.")
     return {"models": models, "methods": methods, "devices": devices, "suites": suites,
             "sparsity_range": sparsity, "search": search, "origins": origin}  # fmt: skip
 
 
-def render() -> None:
-    st.title("Leaderboard")
-    url = access.database_url()
-    runs = access.load_runs(url)
-    if not widgets.require_runs(runs, url):
-        return
-    results = access.load_results(url)
-    picked = sidebar_filters(runs, results)
-    runs, results = origins.keep(runs, results, picked["origins"])
+def _toggles(params: dict[str, url_state.Param]) -> tuple[bool, bool, bool, bool]:
+    for key in ("lb_all_runs", "lb_all_metrics", "lb_relative", "lb_best_first"):
+        url_state.restore(params[key])
+    url_state.restore(params["lb_change"], ["difference", "percent"])
     c1, c2, c3, c4 = st.columns([1, 1, 1, 1.3])
     all_runs = c1.toggle(
         "All runs",
@@ -77,9 +106,8 @@ def render() -> None:
         help="each number as its change from the same model's dense row measured the same way "
         "(same evaluation settings and data; same device for speed)",
     )
-    as_percent = (
-        relative
-        and c4.radio(
+    as_percent = relative and (
+        c4.radio(
             "Change as",
             ["difference", "percent"],
             horizontal=True,
@@ -88,6 +116,22 @@ def render() -> None:
         )
         == "percent"
     )
+    return all_runs, all_metrics, relative, as_percent
+
+
+def render() -> None:
+    st.title("Leaderboard")
+    url = access.database_url()
+    runs = access.load_runs(url)
+    if not widgets.require_runs(runs, url):
+        return
+    results = access.load_results(url)
+    top = round(float(max(0.5, runs["sparsity"].fillna(0).max())), 2)
+    param_list = url_params(top)
+    params = {p.key: p for p in param_list}
+    picked = sidebar_filters(runs, results, params)
+    runs, results = origins.keep(runs, results, picked["origins"])
+    all_runs, all_metrics, relative, as_percent = _toggles(params)
 
     if all_runs:
         shown_runs, shown_results = rows.with_speed_checks(runs, results), results
@@ -116,13 +160,28 @@ def render() -> None:
         lacking = rows.without_baseline(table, runs, results, columns)
         table = rows.relative_to_dense(table, runs, results, columns, percent=as_percent)
 
+    s1, s2, s3 = st.columns([2.2, 0.8, 2])
     if columns:
-        s1, s2 = st.columns([3, 1])
-        by = s1.selectbox("Sort by", labels, index=_default_sort(columns), key="lb_sort")
-        best_first = s2.toggle("Best first", value=True, key="lb_best_first")
+        if st.session_state.get("lb_sort") not in labels:
+            st.session_state.pop("lb_sort", None)  # a stale sort (other metrics shown)
+        url_state.restore(params["lb_sort"], labels)
+        if st.session_state.get("lb_sort") is None:
+            st.session_state["lb_sort"] = labels[_default_sort(columns)]
+        by = s1.selectbox("Sort by", labels, key="lb_sort")
+        best_first = s2.toggle("Best first", key="lb_best_first")
         col = columns[labels.index(by)]
         table = frames.sort_table(table, col.label, col.higher_is_better, best_first)
-    table = table.reset_index(drop=True)
+        table = keep_in_view(table, col.label)  # the sort column right after the pinned ones
+    optional = [c for c in table.columns if c not in frames.PINNED_COLUMNS]
+    url_state.restore(params["lb_hidden"], optional)
+    hidden = s3.multiselect(
+        "Hide columns", optional, key="lb_hidden", placeholder="column chooser: pick columns to hide",
+        help="Run, Model, Method, Sparsity and Strategy stay pinned on the left; the downloads "
+        "hold exactly the columns shown",
+    )  # fmt: skip
+    table = table[[c for c in table.columns if c not in hidden]].reset_index(drop=True)
+    columns = [c for c in columns if c.label in table]
+    url_state.publish(param_list)
 
     mode = "value" if not relative else ("percent" if as_percent else "delta")
     best = frames.best_rows(table, columns)

@@ -8,7 +8,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from leaderboard import access, details, speed_checks, widgets
+from leaderboard import access, details, fields, speed_checks, widgets
 from leaderboard.columns import MetricColumn, ordered
 from leaderboard.frames import DERIVED_SPEEDUP
 
@@ -114,9 +114,10 @@ def render() -> None:
             st.caption(f"All {len(states)} layers kept.")
     c1, c2 = st.columns(2)
     c1.markdown("**Config**")
-    c1.json(run["method_config"] or {}, expanded=True)
+    c1.table(field_table(fields.flatten(run["method_config"] or {})) if run["method_config"] else
+             pd.DataFrame({"value": ["(no parameters)"]}))  # fmt: skip
     c2.markdown("**What it did** (method details)")
-    c2.json(method_details, expanded=False)
+    c2.table(field_table(fields.flatten(method_details)))
 
     st.subheader("Results")
     rows = access.load_results(url)
@@ -128,27 +129,60 @@ def render() -> None:
 
     artifacts = access.load_artifacts(url, run_id)
     for warning in speed_checks.run_warnings(
-        rows.to_dict("records"), method_details, str(run["method_name"]), run.get("device"), artifacts
+        rows.to_dict("records"),
+        method_details,
+        str(run["method_name"]),
+        run.get("device"),
+        artifacts,
     ):
         st.warning(f"Speed check: {warning}")
     _samples(artifacts)
     _diagnostics(artifacts)
 
     st.subheader("Provenance")
-    prov = dict(run["provenance"] or {})
+    _provenance(run)
+
+
+def field_table(fields: dict[str, str]) -> pd.DataFrame:
+    """``field``/``value`` rows for ``st.table`` (a static table: long values wrap)."""
+    kept = {k: v for k, v in fields.items() if v != ""}
+    return pd.DataFrame({"field": list(kept), "value": list(kept.values())}).set_index("field")
+
+
+def _provenance(run: pd.Series) -> None:
+    """Model, method outcome, job and provenance as readable fields; hashes copyable."""
+    record = run.to_dict()
+    model = fields.model_fields(record)
+    prov = dict(record.get("provenance") or {})
     p1, p2 = st.columns(2)
-    p1.markdown(f"**Device:** {run.get('device') or '-'}  \n**Seed:** {run['seed']}  \n"
-                f"**Git sha:** `{prov.get('git_sha', '-')}`  \n**Created:** {run['created_at']}")  # fmt: skip
-    p1.json({k: v for k, v in prov.items() if k not in ("spec",)}, expanded=False)
-    files = run["data_files"] or {}
-    p2.markdown("**Data files** (sha256)")
-    p2.dataframe(
-        pd.DataFrame({"path": list(files), "sha256": list(files.values())}),
-        hide_index=True,
-        key="rd_files",
+    p1.markdown("**Model and method**")
+    hashes = {"weights hash", "calibration files (sha256)"}
+    p1.table(field_table({k: v for k, v in model.items() if k not in hashes}))
+    for name in sorted(hashes):
+        if model.get(name):
+            p1.caption(name)
+            p1.code(model[name], language=None, wrap_lines=True)
+    run_fields = {
+        "device": fields.text(record.get("device")),
+        "seed": fields.text(record.get("seed")),
+        "created": fields.text(record.get("created_at")),
+        "finished": fields.text(record.get("finished_at")),
+        "git sha": fields.text(prov.get("git_sha")),
+    }
+    rest = {k: v for k, v in fields.flatten({k: v for k, v in prov.items() if k != "spec"}).items()
+            if k != "git_sha"}  # fmt: skip
+    p2.markdown("**Run and provenance**")
+    p2.table(field_table({**run_fields, **rest}))
+    if prov.get("spec"):
+        p2.markdown("**Run spec** (what `skipbench run --resume` replays)")
+        p2.table(field_table(fields.flatten(prov["spec"])))
+    files = record.get("data_files") or {}
+    st.markdown("**Data files** (sha256)")
+    st.code(
+        "\n".join(f"{p}  {h}" for p, h in files.items()) or "(none)", language=None, wrap_lines=True
     )
-    p2.markdown("**Suites run** (config)")
-    p2.json(run["suites"] or {}, expanded=False)
+    st.markdown("**Suites run** (config)")
+    st.table(field_table(fields.flatten(record.get("suites") or {})))
 
 
 def _samples(artifacts: list[dict[str, Any]]) -> None:
