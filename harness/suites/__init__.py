@@ -1,1 +1,2 @@
-"""Standardized evaluation suites. Each suite is one module with a ``Suite`` subclass."""
+"""Standardized evaluation suites: one folder per suite (``<name>/declaration.py``, torch-free, and
+``<name>/suite.py``), found by name; ``base`` holds the contract and the registry."""
