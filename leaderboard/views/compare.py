@@ -8,43 +8,51 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from leaderboard import access, frames, widgets
+from leaderboard import access, fields, frames, widgets
 
 BETTER = "color: #1a7f37; font-weight: 600"
 WORSE = "color: #cf222e; font-weight: 600"
 
 
 def config_table(picked: pd.DataFrame) -> pd.DataFrame:
-    """What each run was (rows) per run (columns), and whether the runs agree."""
-    fields: dict[str, Any] = {
-        "model": picked["model_id"],
-        "method": picked["method_name"],
-        "sparsity": [widgets.sparsity_text(s) for s in picked["sparsity"]],
-        "layers": [frames.layers_text(d) or "-" for d in picked["method_details"]],
-        "method config": [str(c or {}) for c in picked["method_config"]],
-        "suites": [", ".join(s or {}) for s in picked["suites"]],
-        "device": picked["device"],
-        "seed": picked["seed"],
-        "status": picked["status"],
-        "git sha": [(p or {}).get("git_sha", "-") for p in picked["provenance"]],
+    """What each run was (rows) per run (columns), the method config one field per row, and
+    whether the runs agree ("same" right after the field name, so it stays in view)."""
+    records = picked.to_dict("records")
+    keys = sorted({k for r in records for k in (r.get("method_config") or {})})
+    settings = [fields.setting_values(r) for r in records]
+    rows_in: dict[str, list[Any]] = {
+        "model": [r.get("model_id") for r in records],
+        "method": [r.get("method_name") for r in records],
+        "sparsity": [widgets.sparsity_text(r.get("sparsity")) for r in records],
+        **{f"config: {k}": [(r.get("method_config") or {}).get(k) for r in records] for k in keys},
+        "strategy": [s["Strategy"] for s in settings],
+        "layers": [frames.layers_text(r.get("method_details")) for r in records],
+        "realized sparsity": [fields.realized_sparsity(r.get("method_details")) for r in records],
+        "calibration": [s["Calibration"] for s in settings],
+        "suites": [", ".join(r.get("suites") or {}) for r in records],
+        "limit": [s["Limit"] for s in settings],
+        "seq len": [s["Seq len"] for s in settings],
+        "device": [r.get("device") for r in records],
+        "dtype": [r.get("model_dtype") for r in records],
+        "seed": [r.get("seed") for r in records],
+        "status": [r.get("status") for r in records],
+        "git sha": [(r.get("provenance") or {}).get("git_sha") for r in records],
     }
-    heads = [f"#{int(i)}" for i in picked["id"]]
-    rows = []
-    for name, values in fields.items():
-        values = [str(v) for v in values]
-        rows.append(
-            {
-                "field": name,
-                **dict(zip(heads, values)),
-                "same": "✓" if len(set(values)) == 1 else "differs",
-            }
-        )
-    return pd.DataFrame(rows)
+    heads = [f"#{int(r['id'])}" for r in records]
+    out = []
+    for name, values in rows_in.items():
+        texts = [fields.text(v) for v in values]
+        out.append(
+            {"field": name, "same": "✓" if len(set(texts)) == 1 else "differs",
+             **dict(zip(heads, texts))}
+        )  # fmt: skip
+    return pd.DataFrame(out)
 
 
 def metrics_table(picked: pd.DataFrame, results: pd.DataFrame) -> tuple[pd.DataFrame, list[bool]]:
     """One row per metric any of the runs has; one value column per run, then the difference
-    of each later run from the first (blank where either is missing)."""
+    of each later run from the first and that difference in percent of the first (blank where
+    either is missing or the first is 0)."""
     ids = [int(i) for i in picked["id"]]
     rows = results[results["run_id"].isin(ids)]
     columns = frames.metric_columns(rows)
@@ -53,8 +61,11 @@ def metrics_table(picked: pd.DataFrame, results: pd.DataFrame) -> tuple[pd.DataF
     for rid in ids:
         out[f"#{rid}"] = [matrix.at[rid, c.label] for c in columns]
     base = ids[0]
+    first = out[f"#{base}"].astype(float)
     for rid in ids[1:]:
-        out[f"Δ #{rid} − #{base}"] = out[f"#{rid}"] - out[f"#{base}"]
+        delta = out[f"#{rid}"].astype(float) - first
+        out[f"Δ #{rid} − #{base}"] = delta
+        out[f"Δ% #{rid} vs #{base}"] = 100.0 * delta / first.abs().where(first != 0)
     return out, [c.higher_is_better for c in columns]
 
 
@@ -76,6 +87,10 @@ def _plain(value: float) -> str:
 
 def _signed(value: float) -> str:
     return "" if value is None or math.isnan(value) else f"{value:+.4g}"
+
+
+def _percent(value: float) -> str:
+    return "" if value is None or math.isnan(value) else f"{value:+.1f}%"
 
 
 def _default(runs: pd.DataFrame) -> list[int]:
@@ -104,7 +119,14 @@ def render() -> None:
     st.query_params["runs"] = ",".join(map(str, picked_ids))
     picked = runs.set_index("id").loc[picked_ids].reset_index()
     st.subheader("Configuration")
-    st.dataframe(config_table(picked), hide_index=True, key="cmp_config")
+    st.dataframe(
+        config_table(picked),
+        hide_index=True,
+        key="cmp_config",
+        height="content",
+        column_config={"field": st.column_config.TextColumn(pinned=True),
+                       "same": st.column_config.TextColumn(pinned=True)},
+    )  # fmt: skip
     st.subheader("Results")
     table, directions = metrics_table(picked, access.load_results(url))
     if table.empty:
@@ -112,9 +134,13 @@ def render() -> None:
         return
     numeric = [c for c in table.columns if c != "metric"]
     styled = table.style.apply(lambda _: _style(table, directions), axis=None).format(
-        {c: _signed if c.startswith("Δ") else _plain for c in numeric}
+        {
+            c: _percent if c.startswith("Δ%") else _signed if c.startswith("Δ") else _plain
+            for c in numeric
+        }  # fmt: skip
     )
     st.dataframe(styled, hide_index=True, key="cmp_results", height="content")
     st.caption(
-        "Green: the later run is better than the first on that metric (by the metric's direction); red: worse."
+        "Green: the later run is better than the first on that metric (by the metric's direction); "
+        "red: worse. Δ%: the difference in percent of the first run's value. Blank: not measured."
     )
