@@ -93,3 +93,67 @@ def record_tables(
                 else record_tables(value, f"{prefix}{key}.", depth + 1)
             )
     return found
+
+
+PREVIEW_CHARS = 160  # prompt characters shown in the per-sample table (the rest on demand)
+METRIC_KEYS = ("acc", "acc_norm", "score", "exact_match", "f1", "perplexity")
+
+
+def _preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
+
+
+def _pick(options: Any, index: Any) -> str:
+    """``options[index]`` (a choice's text) when both are there, else the index as text."""
+    if isinstance(index, bool) or not isinstance(index, int):
+        return "" if index is None else str(index)
+    if isinstance(options, list) and 0 <= index < len(options):
+        return f"{options[index].strip()} ({index})"
+    return str(index)
+
+
+def sample_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Readable per-sample rows from a suite's stored records: the prompt or question (full
+    text under ``full prompt``, a one-line preview under ``prompt``), the model's choice or
+    output, the gold answer and the metric. Records stored before prompts were kept say so
+    (their prompt hash is all there is)."""
+    rows = []
+    for i, rec in enumerate(records):
+        prompt = rec.get("prompt") or rec.get("question") or rec.get("prompt_tail") or ""
+        if not prompt and rec.get("prompt_hash"):
+            prompt_note = f"(prompt not stored; sha256 {str(rec['prompt_hash'])[:12]}…)"
+        else:
+            prompt_note = ""
+        choices = rec.get("choices")
+        if "prediction" in rec:
+            output = str(rec["prediction"])
+            answers = rec.get("answers")
+            gold = (
+                " | ".join(map(str, answers)) if isinstance(answers, list) else str(answers or "")
+            )
+        else:
+            chosen = rec.get("choice")
+            if (
+                chosen is None
+                and isinstance(rec.get("loglikelihoods"), list)
+                and rec["loglikelihoods"]
+            ):
+                lls = rec["loglikelihoods"]
+                chosen = max(range(len(lls)), key=lls.__getitem__)
+            output, gold = _pick(choices, chosen), _pick(choices, rec.get("target"))
+        metric = ", ".join(f"{k}={rec[k]:g}" if isinstance(rec[k], (int, float)) else f"{k}={rec[k]}"
+                           for k in METRIC_KEYS if k in rec and rec[k] is not None)  # fmt: skip
+        rows.append(
+            {
+                "sample": rec.get("doc_id", rec.get("id", i)),
+                "prompt": _preview(str(prompt)) if prompt else prompt_note,
+                "model's answer": _preview(output),
+                "gold": _preview(gold),
+                "metric": metric,
+                "full prompt": str(prompt),
+                "full answer": output,
+                "choices": "\n".join(f"{n}: {c}" for n, c in enumerate(choices or [])),
+            }
+        )
+    return rows

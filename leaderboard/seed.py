@@ -223,12 +223,28 @@ def sink_payload(layers: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+PIQA_DEMO = [
+    ("How do I keep bread fresh for longer?", ["Store it in a paper bag in a cool, dry place.", "Store it in the oven while it is on."]),
+    ("To open a stuck jar lid,", ["run the lid under hot water, then twist.", "put the jar in the freezer overnight and twist."]),
+    ("How can you remove a splinter?", ["Pull it out gently with clean tweezers.", "Push it further into the skin with a needle."]),
+]  # fmt: skip
+
+
 def sample_payload() -> dict[str, Any]:
-    return {
-        task: [{"doc_id": i, "target": (i * 7 + k) % 2, "loglikelihoods": [round(-3.1 - 0.2 * i, 3), round(-2.9 - 0.1 * k, 3)],
-                "acc": float((i + k) % 3 != 0)} for i in range(6)]
-        for k, task in enumerate(("piqa", "winogrande"))
-    }  # fmt: skip
+    """piqa as the zeroshot suite stores samples now (prompt, choices, the model's choice);
+    winogrande as older runs did (hashes and log-likelihoods only)."""
+    piqa = []
+    for i in range(6):
+        goal, choices = PIQA_DEMO[i % len(PIQA_DEMO)]
+        lls = [round(-3.1 - 0.2 * i, 3), round(-2.9 - 0.1 * (i % 3), 3)]
+        choice = max(range(2), key=lls.__getitem__)
+        target = i % 2
+        piqa.append({"doc_id": i, "prompt": f"Question: {goal}\nAnswer:", "choices": [" " + c for c in choices],
+                     "choice": choice, "target": target, "loglikelihoods": lls, "acc": float(choice == target)})  # fmt: skip
+    old = [{"doc_id": i, "prompt_hash": f"{i:02d}" * 32, "target": (i * 7 + 1) % 2,
+            "loglikelihoods": [round(-3.1 - 0.2 * i, 3), round(-3.0, 3)], "acc": float((i + 1) % 3 != 0)}
+           for i in range(6)]  # fmt: skip
+    return {"piqa": piqa, "winogrande": old}
 
 
 def seed_demo(url: str) -> dict[str, int]:

@@ -186,6 +186,8 @@ def _provenance(run: pd.Series) -> None:
 
 
 def _samples(artifacts: list[dict[str, Any]]) -> None:
+    """Per-sample records: a readable table (prompt preview, the model's answer, gold, metric)
+    and one sample's full text on demand; the raw records below."""
     tables = {}
     for art in artifacts:
         for name, records in details.record_tables(art["payload"]).items():
@@ -194,7 +196,29 @@ def _samples(artifacts: list[dict[str, Any]]) -> None:
         return
     st.subheader("Per-sample records")
     which = st.selectbox("Records", list(tables), key="rd_records")
-    st.dataframe(pd.DataFrame(tables[which]), hide_index=True, key="rd_records_table")
+    rows = pd.DataFrame(details.sample_rows(tables[which]))
+    st.dataframe(
+        rows[["sample", "prompt", "model's answer", "gold", "metric"]],
+        hide_index=True,
+        key="rd_samples",
+        column_config={"prompt": st.column_config.TextColumn(width="large")},
+    )
+    pick = st.selectbox(
+        "Show one sample in full", list(range(len(rows))), key="rd_sample",
+        format_func=lambda i: f"{rows.at[i, 'sample']}: {rows.at[i, 'prompt'][:60]}",
+    )  # fmt: skip
+    with st.expander(f"Sample {rows.at[pick, 'sample']}", expanded=False):
+        st.markdown("**Prompt**")
+        st.code(rows.at[pick, "full prompt"] or "(not stored)", language=None, wrap_lines=True)
+        if rows.at[pick, "choices"]:
+            st.markdown("**Choices**")
+            st.code(rows.at[pick, "choices"], language=None, wrap_lines=True)
+        st.markdown(
+            f"**Model's answer:** {rows.at[pick, 'full answer']}  \n**Gold:** "
+            f"{rows.at[pick, 'gold']}  \n**Metric:** {rows.at[pick, 'metric']}"
+        )
+    with st.expander("Raw records (as stored)"):
+        st.dataframe(pd.DataFrame(tables[which]), hide_index=True, key="rd_records_table")
 
 
 def _diagnostics(artifacts: list[dict[str, Any]]) -> None:

@@ -185,6 +185,7 @@ def test_sample_records_are_consistent(shared_data_dir):
             assert len(r["prompt_hash"]) == 64 and len(r["loglikelihoods"]) == n_choices
             best = max(range(n_choices), key=lambda i: r["loglikelihoods"][i])
             assert r["acc"] == float(best == r["target"])
+            assert r["choice"] == best and len(r["choices"]) == n_choices and r["prompt"]
         assert values[(task, "acc")] == pytest.approx(sum(r["acc"] for r in records) / 6)
     json.dumps(artifacts)  # storable as a JSON artifact
 

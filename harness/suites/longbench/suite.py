@@ -258,6 +258,8 @@ class Generator:
         value = score(task, prediction, item["answers"], item.get("all_classes"))
         return {
             "id": item.get("_id"),
+            "question": str(item.get("input") or "")[:2000],  # blank for summarization tasks
+            "prompt_tail": item["prompt"][-600:],  # the instruction and question at the end
             "prediction": prediction,
             "answers": item["answers"],
             "score": value,

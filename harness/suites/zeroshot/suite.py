@@ -144,20 +144,30 @@ def collect_results(
     return results, members
 
 
+SAMPLE_TEXT_CHARS = 2000  # prompts stored per sample are cut to this many characters
+
+
 def sample_records(out: dict[str, Any], tasks: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
-    """Per-sample drill-down: prompt hash, target, per-choice log-likelihoods, correct or not."""
+    """Per-sample drill-down: the prompt (cut to ``SAMPLE_TEXT_CHARS``), the answer choices, the
+    model's choice (highest log-likelihood, what ``acc`` scores), the target, per-choice
+    log-likelihoods, correct or not, and the prompt/doc hashes."""
     records: dict[str, list[dict[str, Any]]] = {}
     for task in tasks:
         rows = []
         for s in out["samples"][task]:
             resps = s["filtered_resps"]
+            lls = [float(r[0]) for r in resps]
+            pairs = [a for a in s.get("arguments") or [] if isinstance(a, (list, tuple))]
             rows.append(
                 {
                     "doc_id": s["doc_id"],
+                    "prompt": str(pairs[0][0])[:SAMPLE_TEXT_CHARS] if pairs else None,
+                    "choices": [str(a[1]) for a in pairs if len(a) > 1],
+                    "choice": max(range(len(lls)), key=lls.__getitem__) if lls else None,
                     "doc_hash": s.get("doc_hash"),
                     "prompt_hash": s.get("prompt_hash") or _hash(s["arguments"]),
                     "target": s["target"],
-                    "loglikelihoods": [float(r[0]) for r in resps],
+                    "loglikelihoods": lls,
                     "is_greedy": [bool(r[1]) for r in resps],
                     **{m: s[m] for m in ("acc", "acc_norm", "perplexity") if m in s},
                 }
