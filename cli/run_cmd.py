@@ -73,14 +73,25 @@ def results(
             "suites merged across successful runs, the newest value wins",
         ),
     ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide",
+            help="with --format csv: one line per run with layers, device, units and the "
+            "evaluation settings (limit, seq_len, calibration, suite config), a column per metric",
+        ),
+    ] = False,
 ) -> None:
-    """Show stored runs: one row per run, one column per task and metric."""
-    from cli.tables import print_runs, runs_to_csv
+    """Show stored runs: one row per run, one column per headline metric that fits the
+    terminal (the rest: --format csv/json)."""
+    from cli.tables import print_runs, runs_to_csv, runs_to_wide_csv
     from db.store import run_to_dict
     from skipbench.errors import InvalidInput
 
     if fmt not in ("table", "csv", "json"):
         raise InvalidInput(f"--format {fmt!r}; allowed: table, csv, json")
+    if wide and fmt != "csv":
+        raise InvalidInput(f"--wide is a CSV layout; use it with --format csv (not {fmt!r})")
     store = get_store()
     runs = store.runs(
         model=model, method=method, status=None if all_runs else "succeeded", ids=run_id
@@ -95,13 +106,18 @@ def results(
         found = [r for rs in by_run.values() for r in rs]
         ids = {run.id: run for run in runs}
         records = [
-            {**run_to_dict(ids[row.anchor], pick_results(row, found)), "merged_runs": row.run_ids}
+            {
+                **run_to_dict(ids[row.anchor], pick_results(row, found)),
+                "merged_runs": row.run_ids,
+                # each merged suite's config, from the run that measured it
+                "suites": {s: (ids[i[0]].suites or {}).get(s) for s, i in row.sources.items()},
+            }
             for row in merge_runs(runs, {i: {r.suite for r in rs} for i, rs in by_run.items()})
         ]
     if fmt == "json":
         print(json.dumps(records, default=str))
     elif fmt == "csv":
-        print(runs_to_csv(records), end="")
+        print((runs_to_wide_csv if wide else runs_to_csv)(records), end="")
     elif not records:
         console.print(
             "No runs stored yet. Try: skipbench run --model smollm2-135m-instruct --limit 2"
