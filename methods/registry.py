@@ -16,8 +16,12 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "skipbench.methods"
 # name -> the module that registers it; imported only when that method is used or listed
 BUILTINS = {
+    "angular": "methods.angular",
     "dense": "methods.dense",
     "orthorank": "methods.orthorank",
+    "random": "methods.baselines",
+    "reverse-order": "methods.baselines",
+    "shortened-llama": "methods.shortened_llama",
     "shortgpt": "methods.shortgpt",
     "sleb": "methods.sleb",
 }
