@@ -28,32 +28,9 @@ def get_store() -> Store:
 
 @contextmanager
 def progress_bars(enabled: bool = True) -> Iterator:
-    """Yields ``progress(what, fraction)``; one rich bar per distinct ``what`` (on stderr)."""
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TaskID,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    """Yields ``progress(what, fraction)`` on stderr: bars with ETA on a terminal, one line
+    per step otherwise (``cli.progress``)."""
+    from cli.progress import progress_bars as on_console
 
-    if not enabled:
-        yield lambda what, fraction: None
-        return
-    bars: dict[str, TaskID] = {}
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    ) as progress:
-
-        def update(what: str, fraction: float) -> None:
-            if what not in bars:
-                bars[what] = progress.add_task(what, total=1.0)
-            progress.update(bars[what], completed=max(0.0, min(1.0, fraction)))
-
+    with on_console(err_console, enabled) as update:
         yield update

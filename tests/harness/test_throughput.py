@@ -135,7 +135,11 @@ def test_suite_output_shape_on_cpu():
             "decode_repeats": 1,
         }
     )
-    out = ThroughputSuite(config).run(lm, SuiteContext())
+    reports = []
+    out = ThroughputSuite(config).run(
+        lm, SuiteContext(progress=lambda w, f: reports.append((w, f)))
+    )
+    assert {w for w, _ in reports} == {"throughput"} and reports[-1] == ("throughput", 1.0)
     by_task = {}
     for r in out.results:
         by_task.setdefault(r.task, {})[r.metric] = r

@@ -187,12 +187,35 @@ def _version() -> str:
 
 
 class _quiet_lm_eval:
-    """lm-eval logs a warning per run about receiving a model object; keep only errors."""
+    """lm-eval logs a warning per run about receiving a model object; keep only errors. Its
+    own tqdm bars (building requests, tokenizing) are switched off (SkipBench reports
+    progress itself), and its ``git describe`` of the working directory, which prints
+    ``fatal: not a git repository`` outside one and says nothing about lm-eval, is skipped
+    (the suite records lm-eval's version)."""
+
+    PATCHED = (("lm_eval.api.task", "tqdm"), ("lm_eval.api.model", "tqdm"),
+               ("lm_eval.evaluator", "get_git_commit_hash"))  # fmt: skip
 
     def __enter__(self) -> None:
+        import importlib
+
+        from tqdm import tqdm
+
+        def silent(*args: Any, **kwargs: Any) -> Any:
+            return tqdm(*args, **{**kwargs, "disable": True})  # even where disable= is passed
+
         self._logger = logging.getLogger("lm_eval")
         self._level = self._logger.level
         self._logger.setLevel(logging.ERROR)
+        quiet = {"tqdm": silent, "get_git_commit_hash": lambda: None}
+        self._saved = []
+        for module_name, attr in self.PATCHED:
+            module = importlib.import_module(module_name)
+            if hasattr(module, attr):
+                self._saved.append((module, attr, getattr(module, attr)))
+                setattr(module, attr, quiet[attr])
 
     def __exit__(self, *exc: object) -> None:
         self._logger.setLevel(self._level)
+        for module, attr, original in self._saved:
+            setattr(module, attr, original)
