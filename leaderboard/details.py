@@ -113,13 +113,24 @@ def _pick(options: Any, index: Any) -> str:
     return str(index)
 
 
+def _decoded(value: Any) -> Any:
+    """A list ``record_tables`` turned into JSON text, back as a list (other values as is)."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def sample_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Readable per-sample rows from a suite's stored records: the prompt or question (full
     text under ``full prompt``, a one-line preview under ``prompt``), the model's choice or
     output, the gold answer and the metric. Records stored before prompts were kept say so
     (their prompt hash is all there is)."""
     rows = []
-    for i, rec in enumerate(records):
+    for i, flat in enumerate(records):
+        rec = {k: _decoded(v) for k, v in flat.items()}
         prompt = rec.get("prompt") or rec.get("question") or rec.get("prompt_tail") or ""
         if not prompt and rec.get("prompt_hash"):
             prompt_note = f"(prompt not stored; sha256 {str(rec['prompt_hash'])[:12]}…)"

@@ -304,6 +304,11 @@ def _seed_jobs(url: str, s: _Seeder, failed: int, running: int, dense: int) -> N
             created_at=now - timedelta(minutes=12), started_at=now - timedelta(minutes=11), heartbeat_at=now,
             worker_host="gpu-worker-1", worker_gpu="NVIDIA H100 80GB HBM3", progress_suite="zeroshot",
             progress_fraction=0.45, attempts=1),
+        Job(key="demo-failed-early", status="failed", spec=spec(GEMMA.model_id, "shortgpt", 0.3),
+            created_at=s.clock, started_at=s.clock, finished_at=s.clock + timedelta(seconds=40),
+            worker_host="gpu-worker-2", attempts=1,
+            error="Traceback (most recent call last):\n  File \"harness/models.py\", line 88, in load\n"
+                  "OSError: gemma-3-270m is not cached; run: skipbench models fetch gemma-3-270m"),
         Job(key="demo-queued-1", status="queued", spec=spec(GEMMA.model_id, "orthorank", 0.3),
             created_at=now - timedelta(minutes=5)),
         Job(key="demo-queued-2", status="queued", spec=spec(GEMMA.model_id, "shortgpt", 0.1),
@@ -339,6 +344,10 @@ FILES = {
     "perplexity": {"wikitext2/test.jsonl": "a1" * 32},
     "zeroshot": {"zeroshot/piqa/validation.jsonl": "b2" * 32},
 }
+
+
+CALIBRATION = {"dataset": "c4", "label": "c4_2k", "origin": "local", "num_samples": 128, "seq_len": 2048,
+               "seed": 0, "tokens_available": 2_000_000, "files": {"c4/validation_2k.jsonl": "c3" * 32}}  # fmt: skip
 
 
 def _ppl(value: float) -> list[ResultRow]:
@@ -386,7 +395,10 @@ def seed_evaluations(url: str) -> dict[str, int]:
         clock[0] += timedelta(minutes=5)
         n = round(sparsity * SMOL.layers)
         details = {"removed_layers": ORDER[(SMOL.model_id, "shortgpt")][:n], "num_layers_total": SMOL.layers,
-                   "sparsity": {"nominal": sparsity, "realized": n / SMOL.layers}}  # fmt: skip
+                   "sparsity": {"nominal": sparsity, "realized": n / SMOL.layers,
+                                "param_fraction_removed": round(0.95 * n / SMOL.layers, 4)}}  # fmt: skip
+        if method != "dense":
+            details["calibration"] = CALIBRATION
         files = FILES.get(suite, {})
         run_id = store.create_run(
             model_id=SMOL.model_id, model_hash="sha256:demo-smol", model_dtype="bfloat16",
@@ -394,6 +406,7 @@ def seed_evaluations(url: str) -> dict[str, int]:
             method_config=method_config if method_config is not None else ({"sparsity": sparsity} if sparsity else {}),
             method_details=details, sparsity=sparsity, suites={suite: config}, seed=0, device=device,
             provenance=provenance(files), data_files=files, created_at=clock[0],
+            model_params=134_515_008, random_weights=False, model_revision="main",
         )  # fmt: skip
         store.add_suite_results(run_id, suite, rows)
         store.finish_run(run_id, "succeeded")
@@ -414,6 +427,15 @@ def seed_evaluations(url: str) -> dict[str, int]:
             method_config={"sparsity": 0.2, "layers": layers})  # fmt: skip
     run("shortgpt0.2/smoke", "shortgpt", 0.2, "perplexity", PPL_SMOKE, _ppl(45.0))
     run("dense/smoke", "dense", 0.0, "perplexity", PPL_SMOKE, _ppl(35.38))  # the newest dense run
+    with session_scope(url) as session:  # the job that produced the dense perplexity run
+        job = Job(key="demo-eval-dense-ppl", status="succeeded", run_id=ids["dense/ppl"],
+                  spec={"model": {"source": SMOL.model_id, "device": "cuda"}, "method": "dense",
+                        "method_params": {}, "suites": [{"name": "perplexity", "params": {}}], "seed": 0},
+                  created_at=T0, started_at=T0, finished_at=T0 + timedelta(minutes=4))  # fmt: skip
+        session.add(job)
+        session.flush()
+        job_id = job.id
+    store.update_run(ids["dense/ppl"], job_id=job_id)
     return ids
 
 

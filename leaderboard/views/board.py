@@ -164,9 +164,10 @@ def render() -> None:
     if columns:
         if st.session_state.get("lb_sort") not in labels:
             st.session_state.pop("lb_sort", None)  # a stale sort (other metrics shown)
+        default = labels[_default_sort(columns)]
+        params["lb_sort"] = url_state.Param("lb_sort", "sort", "str", default)
+        param_list = [params[p.key] for p in param_list]
         url_state.restore(params["lb_sort"], labels)
-        if st.session_state.get("lb_sort") is None:
-            st.session_state["lb_sort"] = labels[_default_sort(columns)]
         by = s1.selectbox("Sort by", labels, key="lb_sort")
         best_first = s2.toggle("Best first", key="lb_best_first")
         col = columns[labels.index(by)]

@@ -502,3 +502,141 @@ def test_cli_results_latest_groups_like_the_board(eval_seeded):
     dense = next(r for r in records if ids["dense/zs"] in r["merged_runs"])
     values = {(x["task"], x["metric"]): x["value"] for x in dense["results"]}
     assert values[("wikitext2", "perplexity")] == 20.24 and values[("average", "average")] == 0.70
+
+
+# --- issue 14 items 3 and 5 to 9: settings, layout, samples, compare, queue, URLs ---
+
+
+def test_evaluation_settings_are_columns_and_can_be_hidden(eval_seeded):
+    url, ids = eval_seeded
+    at = app_test()
+    table = _board(at).set_index("Run")
+    smoke, full = ids["dense/smoke"], _row_with(_board(at), ids["dense/ppl"])["Run"]
+    assert table.loc[smoke, "Limit"] == "perplexity=1" and table.loc[smoke, "Seq len"] == "256"
+    assert table.loc[full, "Limit"] == "full" and "2048" in table.loc[full, "Seq len"]
+    short = _row_with(_board(at), ids["shortgpt0.2/ppl"])["Run"]
+    record = _store(url).get_run(ids["shortgpt0.2/ppl"]).method_details["calibration"]
+    want = f"{record['label']} · {record['num_samples']} × {record['seq_len']} tokens"
+    assert table.loc[short, "Calibration"] == want and table.loc[full, "Calibration"] == ""
+    at.multiselect(key="lb_hidden").set_value(["Seq len", "Calibration"]).run()
+    shown = _board(at)
+    assert "Seq len" not in shown and "Calibration" not in shown and "Limit" in shown
+    assert at.query_params.get("hide") == ["Seq len", "Calibration"]  # shared in the URL
+
+
+def test_layout_pins_identity_and_keeps_the_sort_column_in_view(eval_seeded):
+    at = app_test()
+    table = _board(at)
+    assert list(table.columns[:8]) == [
+        "Run", "Model", "Method", "Sparsity", "Strategy", "Layers", "Device", "Status",
+    ]  # fmt: skip
+    config = at.dataframe[0].proto.columns
+    assert all(f'"{c}"' in config and '"pinned": true' in config for c in ("Sparsity", "Strategy"))
+    assert set(table.loc[table["Method"] == "orthorank", "Strategy"]) == {"last", "0-15"}
+    assert set(table.loc[table["Method"] == "shortgpt", "Strategy"]) == {"remove"}
+    headers = [c for c in table.columns if c.startswith("Throughput")]
+    assert "Throughput · prefill 1x2048 speedup ↑" in headers
+    assert not any("/b1" in h for h in headers)  # no raw shape names
+    last = [c for c in table.columns if "·" in c][-1]
+    at.selectbox(key="lb_sort").set_value(last).run()
+    assert list(_board(at).columns).index(last) == 8  # right after the identity columns
+
+
+def test_run_detail_shows_model_sparsity_calibration_job_and_provenance_fields(eval_seeded):
+    url, ids = eval_seeded
+    run = _store(url).get_run(ids["dense/ppl"])
+    at = app_test("run_detail", {"run": str(run.id)})
+    fields = {}
+    for table in at.table:
+        frame = table.value
+        if "value" in frame:
+            fields.update(dict(zip(frame.index, frame["value"])))
+    assert fields["model id"] == run.model_id and fields["dtype"] == run.model_dtype
+    assert fields["revision"] == "main" and fields["parameters"] == f"{run.model_params:,}"
+    assert fields["random weights"] == "no" and fields["job"] == f"#{run.job_id}"
+    assert fields["layers"] == "30" and fields["git sha"] == run.provenance["git_sha"]
+    assert fields["python"] == run.provenance["python"]  # provenance as fields, not JSON
+    code = "\n".join(c.value for c in at.code)
+    assert run.model_hash in code  # copyable, never cut off
+    short = _store(url).get_run(ids["shortgpt0.1/ppl"])
+    at = app_test("run_detail", {"run": str(short.id)})
+    fields = {k: v for t in at.table if "value" in t.value for k, v in t.value["value"].items()}
+    assert (
+        fields["realized sparsity"]
+        == "3 of 30 layers removed, realized 10.0%, 9.5% of parameters removed"
+    )
+    assert fields["calibration"] == "c4_2k · 128 × 2048 tokens"
+    digest = short.method_details["calibration"]["files"]["c4/validation_2k.jsonl"]
+    assert f"c4/validation_2k.jsonl  {digest}" in "\n".join(c.value for c in at.code)
+
+
+def test_per_sample_view_shows_prompt_choice_gold_and_metric(seeded):
+    url, runs = seeded
+    dense = runs["smollm2-135m-instruct/dense/0.0"]
+    at = app_test("run_detail", {"run": str(dense)})
+    payload = next(a for a in _store(url).artifacts(dense) if a.name == "samples").payload
+    view = _frame_with(at, "model's answer").value
+    first = payload["piqa"][0]
+    assert view.loc[0, "prompt"] == " ".join(first["prompt"].split())
+    assert (
+        view.loc[0, "model's answer"]
+        == f"{first['choices'][first['choice']].strip()} ({first['choice']})"
+    )
+    assert view.loc[0, "gold"] == f"{first['choices'][first['target']].strip()} ({first['target']})"
+    assert view.loc[0, "metric"] == f"acc={first['acc']:g}"
+    assert any(first["prompt"] in c.value for c in at.code)  # the full text, on demand
+    at.selectbox(key="rd_records").set_value("zeroshot/samples: winogrande").run()
+    old = _frame_with(at, "model's answer").value  # stored before prompts were kept
+    assert old.loc[0, "prompt"].startswith("(prompt not stored; sha256")
+    lls = payload["winogrande"][0]["loglikelihoods"]
+    assert old.loc[0, "model's answer"] == str(max(range(len(lls)), key=lls.__getitem__))
+
+
+def test_compare_blanks_percent_deltas_same_column_and_config_fields(eval_seeded):
+    url, ids = eval_seeded
+    four = [ids["dense/ppl"], ids["shortgpt0.2/ppl"], ids["orthorank0.2/last"], ids["dense/zs"]]
+    at = app_test("compare", {"runs": ",".join(map(str, four))})
+    config = _frame_with(at, "field").value
+    assert list(config.columns[:2]) == ["field", "same"]  # visible with four runs
+    config = config.set_index("field")
+    assert config.loc["config: layers", f"#{ids['orthorank0.2/last']}"] == "last"
+    assert config.loc["config: layers", f"#{ids['dense/ppl']}"] == ""  # blank, not None
+    assert not (config == "None").any().any()
+    table = _frame_with(at, "metric").value.set_index("metric")
+    row = _col(table.T, "Perplexity", "WikiText-2")
+    a, b = ids["dense/ppl"], ids["shortgpt0.2/ppl"]
+    assert table.loc[row, f"Δ% #{b} vs #{a}"] == pytest.approx(100 * (28.0 - 20.24) / 20.24)
+    assert math.isnan(table.loc[row, f"#{ids['dense/zs']}"])  # missing: NaN, shown blank
+
+
+def test_queue_descriptions_progress_and_failures(seeded):
+    at = app_test("jobs_queue")
+    text = " ".join(m.value for m in at.markdown)
+    assert "device auto" in text and "perplexity + zeroshot" in text
+    assert "running for" in text and "· run " in text
+    captions = " ".join(c.value for c in at.caption)
+    assert "nan" not in captions and "stopped before the first suite" in captions
+    assert any("is not cached" in c.value for c in at.code)
+    assert all("nan" not in p.proto.text for p in at.get("progress"))
+
+
+def test_every_page_has_a_path_and_the_board_reads_filters_from_the_url(eval_seeded):
+    from leaderboard.app import PAGES
+
+    paths = [p[3] for p in PAGES]
+    assert "leaderboard" in paths and len(set(paths)) == len(paths)
+    at = app_test(query={"method": "dense", "relative": "1", "q": "limit=1"})
+    assert at.multiselect(key="lb_methods").value == ["dense"]
+    assert at.toggle(key="lb_relative").value is True
+    table = _board(at)
+    assert set(table["Method"]) == {"dense"} and len(table) == 1
+    at.multiselect(key="lb_methods").set_value(["shortgpt"]).run()
+    assert at.query_params.get("method") in ("shortgpt", ["shortgpt"])
+    assert "sort" not in at.query_params  # defaults stay out of the URL
+
+
+def test_leaderboard_command_hides_the_deploy_button():
+    from cli.leaderboard_cmd import streamlit_argv
+
+    argv = streamlit_argv(8501, "127.0.0.1")
+    assert argv[argv.index("--client.toolbarMode") + 1] == "viewer"

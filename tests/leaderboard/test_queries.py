@@ -32,7 +32,7 @@ def _check(url: str, runs: dict[str, int]) -> None:
     sink = queries.artifacts(engine, runs["smol/analysis/sink"])
     assert [(a["suite"], a["name"]) for a in sink] == [("analysis", "sink")]
     assert sink[0]["payload"]["sink_change"][0] is None
-    assert len(queries.jobs(engine)) == 6
+    assert len(queries.jobs(engine)) == 7
 
 
 def test_queries_on_sqlite(demo_store):
