@@ -17,6 +17,7 @@ from rich.table import Table
 from cli.common import console
 from leaderboard.columns import task_label
 from leaderboard.fields import calibration_text, limit_text, seq_len_text, strategy_text
+from skipbench.records import RESULT_KEYS
 
 MODEL_CHARS = 22  # a model id longer than this is shortened in the table (full in csv/json)
 
@@ -150,26 +151,15 @@ def print_runs(records: list[dict[str, Any]], title: str = "", width: int | None
         )
 
 
+# a result's columns in the long CSV: run_to_dict's result keys less unit and display name
+CSV_RESULT_KEYS = tuple(k for k in RESULT_KEYS if k not in ("unit", "display_name"))
+
+
 def runs_to_csv(records: list[dict[str, Any]]) -> str:
     """Long format: one line per (run, suite, task, metric)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(
-        [
-            "run_id",
-            "status",
-            "model",
-            "method",
-            "sparsity",
-            "suite",
-            "task",
-            "metric",
-            "value",
-            "stderr",
-            "n",
-            "higher_is_better",
-        ]
-    )
+    writer.writerow(["run_id", "status", "model", "method", "sparsity", *CSV_RESULT_KEYS])
     for rec in records:
         for r in rec["results"]:
             writer.writerow(
@@ -179,13 +169,7 @@ def runs_to_csv(records: list[dict[str, Any]]) -> str:
                     rec["model"]["id"],
                     rec["method"]["name"],
                     rec.get("sparsity"),
-                    r["suite"],
-                    r["task"],
-                    r["metric"],
-                    r["value"],
-                    r["stderr"],
-                    r["n"],
-                    r["higher_is_better"],
+                    *(r[key] for key in CSV_RESULT_KEYS),
                 ]
             )
     return buf.getvalue()

@@ -2,6 +2,8 @@
 
 JSON:       {"format", "format_version", "created_at", "exporter", "filters", "run_count",
              "runs": [RUN, ...], "sha256"}
+RUN:        ``run_to_dict``'s object (the ``skipbench run --json`` contract; ``run_id`` is the
+            exporting store's id) plus "artifacts" [{"suite", "name", "payload"}].
 JSON Lines: line 1 the header (the same keys but runs and sha256), one RUN per line, and a last
             line {"sha256": ...}.
 Both hash the same content: sha256 of the canonical JSON (sorted keys, no spaces) of the header
@@ -15,13 +17,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from skipbench.errors import InvalidInput
+from skipbench.records import (
+    METHOD_KEYS,
+    MODEL_KEYS,
+    PROVENANCE_KEYS,
+    RESULT_KEYS,
+    ResultRow,
+    RunRecord,
+)
 
 FORMAT = "skipbench-bundle"
 FORMAT_VERSION = 1
@@ -36,16 +47,36 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=False)
 
 
-class ResultIn(_Strict):
-    suite: str
-    task: str
-    metric: str
-    value: float
-    stderr: float | None = None
-    n: int | None = None
-    unit: str = ""
-    higher_is_better: bool
-    display_name: str = ""
+class _Open(BaseModel):  # "model" and "provenance" also carry model_info / provenance keys
+    model_config = ConfigDict(extra="allow", strict=False)
+
+
+def _fields_of(cls: type, keys: Mapping[str, str]) -> dict[str, Any]:
+    """Pydantic field definitions, JSON key -> (type, default), from dataclass ``cls``'s fields."""
+    hints = get_type_hints(cls)
+    by_name = {f.name: f for f in fields(cls)}
+    defs: dict[str, Any] = {}
+    for key, attr in keys.items():
+        f = by_name[attr]
+        if f.default is not MISSING:
+            default: Any = f.default
+        elif f.default_factory is not MISSING:
+            default = Field(default_factory=f.default_factory)
+        else:
+            default = ...
+        defs[key] = (hints[attr], default)
+    return defs
+
+
+def _model(name: str, base: type[BaseModel], /, **defs: Any) -> type[BaseModel]:
+    return create_model(name, __base__=base, **defs)
+
+
+# a bundle run is run_to_dict's shape: its fields are RunRecord's and ResultRow's
+ResultIn = _model("ResultIn", _Strict, **_fields_of(ResultRow, {k: k for k in RESULT_KEYS}))
+ModelIn = _model("ModelIn", _Open, **_fields_of(RunRecord, MODEL_KEYS))
+MethodIn = _model("MethodIn", _Strict, **_fields_of(RunRecord, METHOD_KEYS))
+ProvenanceIn = _model("ProvenanceIn", _Open, **_fields_of(RunRecord, PROVENANCE_KEYS))
 
 
 class ArtifactIn(_Strict):
@@ -54,37 +85,21 @@ class ArtifactIn(_Strict):
     payload: Any
 
 
-class ModelIn(_Strict):
-    id: str
-    revision: str | None = None
-    hash: str | None = None
-    dtype: str
-    params: int | None = None
-    random_weights: bool = False
-    info: dict[str, Any] = {}
-
-
-class MethodIn(_Strict):
-    name: str
-    config: dict[str, Any] = {}
-    details: dict[str, Any] = {}
-
-
-class RunIn(_Strict):
-    source_run_id: int | None = None
-    status: Literal["succeeded"]
-    created_at: str | None = None
-    finished_at: str | None = None
-    model: ModelIn
-    method: MethodIn
-    sparsity: float | None = None
-    suites: dict[str, Any] = {}
-    seed: int = 0
-    device: str | None = None
-    provenance: dict[str, Any] = {}
-    data_files: dict[str, Any] = {}
-    results: list[ResultIn]
-    artifacts: list[ArtifactIn] = []
+RunIn = _model(
+    "RunIn",
+    _Strict,
+    run_id=(int | None, None),  # its id in the exporting store
+    status=(Literal["succeeded"], ...),
+    error=(None, None),
+    created_at=(str | None, None),
+    finished_at=(str | None, None),
+    model=(ModelIn, ...),
+    method=(MethodIn, ...),
+    **_fields_of(RunRecord, {k: k for k in ("sparsity", "suites", "seed")}),
+    results=(list[ResultIn], ...),  # type: ignore[valid-type]
+    provenance=(ProvenanceIn, Field(default_factory=ProvenanceIn)),
+    artifacts=(list[ArtifactIn], []),  # only in a bundle: the run's stored artifacts
+)
 
 
 class HeaderIn(_Strict):
@@ -116,7 +131,7 @@ def content_sha256(header: dict[str, Any], runs: list[dict[str, Any]]) -> str:
 def run_sha256(run: dict[str, Any]) -> str:
     """Identity of a run's content, wherever it is stored."""
     provenance = {k: v for k, v in (run.get("provenance") or {}).items() if k != "origin"}
-    body = {k: v for k, v in run.items() if k not in ("source_run_id", "provenance", "artifacts")}
+    body = {k: v for k, v in run.items() if k not in ("run_id", "provenance", "artifacts")}
     return hashlib.sha256(canonical({**body, "provenance": provenance})).hexdigest()
 
 

@@ -11,7 +11,7 @@ runs measured in this store have no ``origin``.
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from db.engine import session_scope, upgrade
 from db.models import Artifact, Result, Run, utcnow
 from db.run_index import spec_key_column
 from skipbench.errors import InvalidInput
+from skipbench.records import MODEL_KEYS, PROVENANCE_KEYS, run_from_dict, run_to_dict
 
 _PG_IMPORT_LOCK = 7_246_302  # advisory lock: concurrent imports of one run store it once
 
@@ -50,7 +51,7 @@ def _parse_time(value: str | None) -> datetime | None:
 
 def normalize(record: dict[str, Any]) -> dict[str, Any]:
     """A bundle run in its full, canonical form (defaults filled, times in one format)."""
-    full = RunIn.model_validate(record).model_dump(mode="json")
+    full = RunIn.model_validate(record).model_dump(mode="json", warnings="error")
     for key in ("created_at", "finished_at"):
         full[key] = iso(_parse_time(full[key]))
     full["results"] = sorted(full["results"], key=lambda r: (r["suite"], r["task"], r["metric"]))
@@ -59,55 +60,17 @@ def normalize(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_record(run: Run, results: list[Result], artifacts: list[Artifact]) -> dict[str, Any]:
-    """A stored run as a bundle run."""
-    return normalize(
-        {
-            "source_run_id": run.id,
-            "status": run.status,
-            "created_at": iso(run.created_at),
-            "finished_at": iso(run.finished_at),
-            "model": {
-                "id": run.model_id,
-                "revision": run.model_revision,
-                "hash": run.model_hash,
-                "dtype": run.model_dtype,
-                "params": run.model_params,
-                "random_weights": bool(run.random_weights),
-                "info": run.model_info or {},
-            },
-            "method": {
-                "name": run.method_name,
-                "config": run.method_config or {},
-                "details": run.method_details or {},
-            },
-            "sparsity": run.sparsity,
-            "suites": run.suites or {},
-            "seed": run.seed,
-            "device": run.device,
-            "provenance": run.provenance or {},
-            "data_files": run.data_files or {},
-            "results": [
-                {
-                    c: getattr(r, c)
-                    for c in (
-                        "suite",
-                        "task",
-                        "metric",
-                        "value",
-                        "stderr",
-                        "n",
-                        "unit",
-                        "higher_is_better",
-                        "display_name",
-                    )
-                }  # fmt: skip
-                for r in results
-            ],
-            "artifacts": [
-                {"suite": a.suite, "name": a.name, "payload": a.payload} for a in artifacts
-            ],
-        }
+    """A stored run as a bundle run: its ``run_to_dict`` (``skipbench run --json``) + artifacts."""
+    shadowed = sorted(set(run.model_info or {}) & set(MODEL_KEYS)) + sorted(
+        set(run.provenance or {}) & set(PROVENANCE_KEYS)
     )
+    if shadowed:
+        raise InvalidInput(
+            f"run {run.id}: model_info or provenance key {shadowed[0]!r} is hidden by the run's "
+            f"own field of that name in run_to_dict; such a run cannot be exported exactly"
+        )
+    payloads = [{"suite": a.suite, "name": a.name, "payload": a.payload} for a in artifacts]
+    return normalize({**run_to_dict(run, results), "artifacts": payloads})
 
 
 def _record_of(s: Session, run: Run, with_samples: bool = True) -> dict[str, Any]:
@@ -188,7 +151,7 @@ def _origin(record: dict[str, Any], bundle: Bundle, file: Path, digest: str) -> 
         "imported_on": platform.node(),
         "bundle_sha256": bundle.sha256,
         "run_sha256": digest,
-        "source_run_id": record.get("source_run_id"),
+        "source_run_id": record.get("run_id"),
     }
     earlier = (record["provenance"] or {}).get("origin")
     if earlier:
@@ -216,34 +179,19 @@ def import_bundle(url: str, bundle: Bundle, file: str | Path) -> ImportReport:
     return report
 
 
-def _insert(s: Session, record: dict[str, Any], origin: dict[str, Any]) -> int:
-    model, method = record["model"], record["method"]
+def _insert(s: Session, data: dict[str, Any], origin: dict[str, Any]) -> int:
+    record, results = run_from_dict(data)
     run = Run(
+        **{**record.columns(), "provenance": {**record.provenance, "origin": origin}},
         status="succeeded",
-        created_at=_parse_time(record["created_at"]) or utcnow(),
-        finished_at=_parse_time(record["finished_at"]),
-        model_id=model["id"],
-        model_revision=model["revision"],
-        model_hash=model["hash"],
-        model_dtype=model["dtype"],
-        model_params=model["params"],
-        random_weights=model["random_weights"],
-        model_info=model["info"],
-        method_name=method["name"],
-        method_config=method["config"],
-        method_details=method["details"],
-        sparsity=record["sparsity"],
-        suites=record["suites"],
-        seed=record["seed"],
-        device=record["device"],
-        provenance={**record["provenance"], "origin": origin},
-        data_files=record["data_files"],
+        created_at=record.created_at or utcnow(),
+        finished_at=record.finished_at,
     )
     s.add(run)
     s.flush()
-    for row in record["results"]:
-        s.add(Result(run_id=run.id, **row))
-    for art in record["artifacts"]:
+    for row in results:
+        s.add(Result(run_id=run.id, **asdict(row)))
+    for art in data["artifacts"]:
         s.add(Artifact(run_id=run.id, **art))
     s.flush()  # a duplicate result or artifact fails here, inside the one transaction
     return run.id

@@ -18,6 +18,30 @@ from typing import Any
 # code that describes the evaluation
 LIFECYCLE = ("id", "status", "error", "created_at", "finished_at")
 
+# run_to_dict's nested objects: JSON key -> the run's attribute (model_info joins "model")
+MODEL_KEYS = {
+    "id": "model_id",
+    "revision": "model_revision",
+    "hash": "model_hash",
+    "dtype": "model_dtype",
+    "params": "model_params",
+    "random_weights": "random_weights",
+}
+METHOD_KEYS = {"name": "method_name", "config": "method_config", "details": "method_details"}
+PROVENANCE_KEYS = {"device": "device", "data_files": "data_files"}  # set over run.provenance
+# a result's keys, in the order run_to_dict writes them (ResultRow's fields)
+RESULT_KEYS = (
+    "suite",
+    "task",
+    "metric",
+    "value",
+    "stderr",
+    "n",
+    "unit",
+    "higher_is_better",
+    "display_name",
+)
+
 
 @dataclass(frozen=True)
 class ResultRow:
@@ -78,39 +102,48 @@ def run_to_dict(run: Any, results: Iterable[Any]) -> dict[str, Any]:
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "model": {
-            "id": run.model_id,
-            "revision": run.model_revision,
-            "hash": run.model_hash,
-            "dtype": run.model_dtype,
-            "params": run.model_params,
-            "random_weights": run.random_weights,
+            **{key: getattr(run, attr) for key, attr in MODEL_KEYS.items()},
             **(run.model_info or {}),
         },
-        "method": {
-            "name": run.method_name,
-            "config": run.method_config,
-            "details": run.method_details,
-        },
+        "method": {key: getattr(run, attr) for key, attr in METHOD_KEYS.items()},
         "sparsity": run.sparsity,
         "suites": run.suites,
         "seed": run.seed,
-        "results": [
-            {
-                "suite": r.suite,
-                "task": r.task,
-                "metric": r.metric,
-                "value": r.value,
-                "stderr": r.stderr,
-                "n": r.n,
-                "unit": r.unit,
-                "higher_is_better": r.higher_is_better,
-                "display_name": r.display_name,
-            }
-            for r in results
-        ],
+        "results": [{key: getattr(r, key) for key in RESULT_KEYS} for r in results],
         "provenance": {
             **(run.provenance or {}),
-            "device": run.device,
-            "data_files": run.data_files,
+            **{key: getattr(run, attr) for key, attr in PROVENANCE_KEYS.items()},
         },
     }
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def run_from_dict(data: dict[str, Any]) -> tuple[RunRecord, list[ResultRow]]:
+    """The inverse of ``run_to_dict`` (what a result bundle stores back).
+
+    Exact unless ``model_info`` or ``provenance`` held a key that ``run_to_dict`` sets beside
+    them (``MODEL_KEYS``, ``PROVENANCE_KEYS``): such a key is shadowed in the JSON.
+    """
+    model, provenance = dict(data["model"]), dict(data.get("provenance") or {})
+    facts = {attr: model.pop(key) for key, attr in MODEL_KEYS.items() if key in model}
+    facts |= {
+        attr: data["method"][key] for key, attr in METHOD_KEYS.items() if key in data["method"]
+    }
+    facts |= {
+        attr: provenance.pop(key) for key, attr in PROVENANCE_KEYS.items() if key in provenance
+    }
+    record = RunRecord(
+        **facts,
+        model_info=model,
+        provenance=provenance,
+        **{k: data[k] for k in ("sparsity", "suites", "seed", "status", "error") if k in data},
+        id=data.get("run_id"),
+        created_at=_time(data.get("created_at")),
+        finished_at=_time(data.get("finished_at")),
+    )
+    return record, [
+        ResultRow(**{key: r[key] for key in RESULT_KEYS if key in r}) for r in data["results"]
+    ]

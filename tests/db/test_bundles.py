@@ -67,7 +67,7 @@ def export_file(url: str, path, **filters) -> str:
 
 def without_local(record: dict) -> dict:
     provenance = {k: v for k, v in record["provenance"].items() if k != "origin"}
-    return {**{k: v for k, v in record.items() if k != "source_run_id"}, "provenance": provenance}
+    return {**{k: v for k, v in record.items() if k != "run_id"}, "provenance": provenance}
 
 
 @pytest.mark.parametrize("suffix", [".json", ".jsonl"])
@@ -77,7 +77,7 @@ def test_round_trip_is_equal_and_idempotent(url, tmp_path, suffix):
     ids = [make_run(source, model), make_run(source, model, method="sleb", value=19.25)]
     make_run(source, "another-model")
     original = export_runs(source.url, model=model, with_samples=True)
-    assert [r["source_run_id"] for r in original] == ids
+    assert [r["run_id"] for r in original] == ids
     file = export_file(source.url, tmp_path / f"b{suffix}", model=model, with_samples=True)
 
     target = Store(url)
@@ -139,6 +139,52 @@ def test_origin_is_kept_and_filterable(url, tmp_path):
     kept, kept_results = origins.keep(runs, results, [label])
     assert list(kept["id"]) == [new_id] and list(kept_results["run_id"]) == [new_id]
     assert list(origins.keep(runs, results, [origins.HERE])[0]["id"]) == [local_id]
+
+
+def test_a_bundle_run_is_the_run_json_contract_plus_artifacts(url, tmp_path):
+    """A bundle run is ``run_to_dict`` (``skipbench run --json``), and import inverts it exactly."""
+    from dataclasses import fields
+
+    from skipbench.records import ResultRow, run_from_dict, run_to_dict
+
+    model = f"tiny-{uuid.uuid4().hex[:8]}"
+    source = Store(f"sqlite:///{tmp_path / 'source.db'}")
+    rid = make_run(source, model)
+    stored = source.get_run(rid)
+    contract = run_to_dict(stored, source.results([rid]))
+    (exported,) = export_runs(source.url, model=model)
+    assert set(exported) == set(contract) | {"artifacts"}
+    for key in ("run_id", "model", "method", "sparsity", "suites", "seed", "provenance"):
+        assert exported[key] == contract[key], key
+    assert exported["model"]["num_layers"] == 4  # model_info, spread into "model" as in --json
+    assert exported["provenance"]["data_files"] == {"wikitext2/test.jsonl": "ab" * 32}
+    by_metric = {r["metric"]: r for r in exported["results"]}
+    assert by_metric == {r["metric"]: r for r in contract["results"]}
+    assert set(bundle_format.ResultIn.model_fields) == {f.name for f in fields(ResultRow)}
+
+    record, results = run_from_dict(exported)
+    # every fact of the stored row, model_info, provenance, device and data_files included
+    assert record.columns() == {k: getattr(stored, k) for k in record.columns()}
+    assert record.model_info == {"num_layers": 4} and record.device == "cpu: test"
+    assert run_to_dict(record, results)["results"] == exported["results"]
+
+    file = export_file(source.url, tmp_path / "b.json", model=model)
+    Store(url)
+    (new_id,) = import_bundle(url, bundle_format.read(file), file).added
+    back = Store(url).get_run(new_id)
+    assert {k: v for k, v in back.provenance.items() if k != "origin"} == stored.provenance
+    for column in set(record.columns()) - {"provenance"}:
+        assert getattr(back, column) == getattr(stored, column), column
+
+
+def test_a_run_whose_model_info_shadows_a_model_field_is_not_exported(tmp_path):
+    from skipbench.errors import InvalidInput
+
+    store = Store(f"sqlite:///{tmp_path / 'source.db'}")
+    rid = make_run(store, "m")
+    store.update_run(rid, model_info={"num_layers": 4, "dtype": "int4"})
+    with pytest.raises(InvalidInput, match=f"run {rid}: model_info or provenance key 'dtype'"):
+        export_runs(store.url)
 
 
 def _tampered(path, tmp_path):
