@@ -90,7 +90,13 @@ def test_worker_takes_no_jobs_while_its_store_is_down(service, tiny_dir, proxy):
     flaky = _start_via(svc, proxy.url)
     proxy.down()
     first = svc.submit(tiny_spec(tiny_dir, _nap(0.1), seed=1)).job  # may reach the worker
-    flaky.wait_log("store unreachable: not taking jobs")
+    _wait_until(  # the worker noticed the outage, or (without the fix) it took the first job
+        lambda: any(
+            needle in flaky.log.read_text(errors="replace")
+            for needle in ("store unreachable: not taking jobs", f"{first.celery_task_id}] raised")
+        ),
+        "the worker to notice the outage",
+    )
     later = [svc.submit(tiny_spec(tiny_dir, _nap(0.1), seed=s)).job for s in (2, 3)]
     jobs = [first, *later]
     wanted = {j.celery_task_id for j in jobs}
@@ -133,7 +139,13 @@ def test_store_blip_at_the_end_of_a_job_costs_no_attempt(service, tiny_dir, prox
     _wait_until(marker.exists, "the job's suite to start", timeout=180)
     proxy.down()
     release.touch()  # the suite ends now; its results are written into the outage
-    worker.wait_log("results: store unreachable")
+    _wait_until(  # the write met the outage (retried, or without the fix: the job failed)
+        lambda: any(
+            needle in worker.log.read_text(errors="replace")
+            for needle in ("results: store unreachable", f"job {job_id} failed")
+        ),
+        "the results write to meet the outage",
+    )
     proxy.up()
     job = svc.wait_for(job_id)
     assert (job.status, job.attempts, job.error) == ("succeeded", 1, None)
