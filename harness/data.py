@@ -34,8 +34,15 @@ class TextData:
     max_windows: int | None = None  # protocol cap on windows (C4: 256)
 
 
-@lru_cache(maxsize=64)
 def sha256_file(path: str) -> str:
+    """sha256 of the file; cached while its size and modification time stay the same (a file
+    replaced in place is hashed again, so a resumed run sees the new weights or data)."""
+    st = Path(path).stat()
+    return _sha256_of_version(str(path), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _sha256_of_version(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -130,6 +137,80 @@ def eval_text(task: str, source: DataSource = "auto") -> TextData:
     return EVAL_TEXTS[task](source)
 
 
+@dataclass(frozen=True)
+class CalibrationDocuments:
+    """Calibration documents kept apart (for the ``rows`` unit and PG19's per-book windows)."""
+
+    name: str
+    label: str
+    docs: tuple[str, ...] = field(repr=False)
+    joiner: (
+        str  # how the official code joins the documents it draws (SLEB: C4 " ", WikiText "\\n\\n")
+    )
+    origin: str
+    files: dict[str, str] = field(default_factory=dict)
+
+
+CALIBRATION_DATASETS = ("c4", "wikitext2", "pg19")
+
+
+def calibration_documents(dataset: str, source: DataSource = "auto") -> CalibrationDocuments:
+    """The documents (rows, books) behind ``calibration_text``, for protocols that draw whole ones.
+
+    ``c4``: the same documents as ``calibration_text("c4")`` (offline: 1,100-1,999), joined
+    with " " as SLEB's C4 loader does. ``wikitext2``: the train rows (hub), joined with
+    ``\\n\\n``. ``pg19``: the PG19 validation books (hub only: ShortGPT's calibration).
+    """
+    if dataset == "c4":
+        rel = "c4/validation_2k.jsonl"
+        if _use_local(rel, source):
+            docs, path = _c4_local_docs()
+            return CalibrationDocuments(
+                "c4_calib",
+                f"C4 (2k-document subset) documents {C4_EVAL_DOCS}-{len(docs) - 1}",
+                tuple(docs[C4_EVAL_DOCS:]),
+                " ",
+                "local",
+                {rel: sha256_file(str(path))},
+            )
+        ds = _hub_dataset(
+            "allenai/c4", data_files={"train": "en/c4-train.00000-of-01024.json.gz"}, split="train"
+        )
+        return CalibrationDocuments(
+            "c4_calib",
+            "C4 en train shard 0 (first 5,000 documents)",
+            tuple(ds[:5000]["text"]),
+            " ",
+            f"hub:allenai/c4@{ds._fingerprint}",
+        )
+    if dataset in ("wikitext2", "pg19"):
+        if source == "local" or get_settings().offline:
+            raise InvalidInput(
+                f"calib_dataset={dataset} comes from the hub, not available offline or with "
+                "--calib-source local; use calib_dataset=c4"
+            )
+        if dataset == "wikitext2":
+            ds = _hub_dataset("wikitext", "wikitext-2-raw-v1", split="train")
+            return CalibrationDocuments(
+                "wikitext2_train",
+                "WikiText-2 raw train rows",
+                tuple(ds["text"]),
+                "\n\n",
+                f"hub:wikitext/wikitext-2-raw-v1@{ds._fingerprint}",
+            )
+        ds = _hub_dataset("emozilla/pg19", split="validation")
+        return CalibrationDocuments(
+            "pg19_validation",
+            "PG19 validation books",
+            tuple(ds["text"]),
+            "",
+            f"hub:emozilla/pg19@{ds._fingerprint}",
+        )
+    raise InvalidInput(
+        f"unknown calibration dataset {dataset!r}; allowed: {', '.join(CALIBRATION_DATASETS)}"
+    )
+
+
 def calibration_text(dataset: str, source: DataSource = "auto") -> TextData:
     """Calibration text that the evaluation never sees.
 
@@ -166,4 +247,8 @@ def calibration_text(dataset: str, source: DataSource = "auto") -> TextData:
             "\n\n".join(ds["text"]),
             f"hub:wikitext/wikitext-2-raw-v1@{ds._fingerprint}",
         )
-    raise InvalidInput(f"unknown calibration dataset {dataset!r}; allowed: c4, wikitext2")
+    if dataset == "pg19":
+        raise InvalidInput("calib_dataset=pg19 is cut per book; only shortgpt reads it")
+    raise InvalidInput(
+        f"unknown calibration dataset {dataset!r}; allowed: {', '.join(CALIBRATION_DATASETS)}"
+    )

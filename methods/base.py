@@ -31,8 +31,13 @@ class CalibrationSpec:
     num_samples: int = 128
     seq_len: int = 2048
     seed: int = 0
+    # "windows": num_samples random seq_len windows of the joined text; "rows": num_samples
+    # shuffled documents joined, tokenized once and cut into seq_len windows (SLEB's code)
+    unit: str = "windows"
 
     def __post_init__(self) -> None:
+        if self.unit not in ("windows", "rows"):
+            raise InvalidInput(f"calib_unit={self.unit!r} is not allowed; allowed: windows, rows")
         if self.num_samples < 1:
             raise InvalidInput(f"calib_samples={self.num_samples} must be >= 1")
         if self.seq_len < 2:

@@ -17,7 +17,9 @@ ENTRY_POINT_GROUP = "skipbench.methods"
 # name -> the module that registers it; imported only when that method is used or listed
 BUILTINS = {
     "angular": "methods.angular",
+    "blockpruner": "methods.blockpruner",
     "dense": "methods.dense",
+    "llm-drop": "methods.llm_drop",
     "orthorank": "methods.orthorank",
     "random": "methods.baselines",
     "reverse-order": "methods.baselines",

@@ -10,7 +10,12 @@ never change, so per calibration batch the state entering the earliest candidate
 once, each trial starts from the state entering its own candidate (blocks before it are
 skipped), and that state is carried forward to the next candidate through the blocks in between.
 A round then costs about half of "one full forward per candidate". ``sleb_search`` is reusable
-with another trial operation (OrthoRank uses "make this block token-selective").
+with another trial operation (OrthoRank uses "make this block token-selective"), and
+``carried_round`` with several trial modules per layer (BlockPruner's attention / MLP blocks).
+
+Calibration (``calib_unit``): ``rows`` (default, the official ``get_trainloaders``: calib_samples
+shuffled documents joined, tokenized once, cut into calib_seq_len windows) or ``windows``
+(calib_samples random windows of calib_seq_len tokens, SkipBench's earlier default).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from methods.base import (
     ApplyContext,
     CalibratedConfig,
+    CalibrationSpec,
     LayerSkipConfig,
     Method,
     MethodOutcome,
@@ -36,16 +42,42 @@ TrialFn = Callable[
 ]  # trial(layer_idx, layer_module, hidden_states, **layer_kwargs) -> hidden_states
 
 
+CALIB_UNITS = ("rows", "windows")
+
+
+def unit_calibration_spec(config: Any) -> CalibrationSpec:
+    """The ``CalibrationSpec`` of a config with a ``calib_unit`` field (SLEB, BlockPruner)."""
+    if config.calib_unit not in CALIB_UNITS:
+        raise InvalidInput(
+            f"calib_unit={config.calib_unit!r} is not allowed; allowed: {', '.join(CALIB_UNITS)}"
+        )
+    if config.calib_dataset == "pg19":
+        raise InvalidInput(
+            "calib_dataset=pg19 is ShortGPT's per-book protocol; use c4 or wikitext2"
+        )
+    return CalibrationSpec(
+        config.calib_dataset,
+        config.calib_samples,
+        config.calib_seq_len,
+        config.seed,
+        config.calib_unit,
+    )
+
+
 @dataclass(frozen=True)
 class SLEBConfig(CalibratedConfig, LayerSkipConfig):
     skip_first: int = 1
     skip_last: int = 1
+    calib_unit: str = "rows"  # the official protocol; "windows" = SkipBench's earlier default
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for key in ("skip_first", "skip_last"):
             if getattr(self, key) < 0:
                 raise InvalidInput(f"{key}={getattr(self, key)} must be >= 0")
+
+    def calibration_spec(self) -> CalibrationSpec:
+        return unit_calibration_spec(self)
 
 
 @dataclass
@@ -166,32 +198,49 @@ def _round(
     trial: TrialFn | None,
     tick: Callable[[], None],
 ) -> dict[int, float]:
-    """Calibration mean NLL with each candidate replaced, the other layers as they are now.
+    """Calibration mean NLL with each candidate replaced, the other layers as they are now."""
+    trials = [(c, c, _stand_in(c, originals[c], trial)) for c in candidates]
+    return carried_round(model, layers, trials, batches, tick)
 
-    Per batch, the state entering the first candidate is computed once; each trial starts
-    from the state entering its candidate, and that state is then advanced to the next
-    candidate through the unchanged layers in between (never recomputed from the input).
+
+def carried_round(
+    model: Any,
+    layers: Any,
+    trials: list[tuple[Any, int, Any]],
+    batches: list,
+    tick: Callable[[], None] | None = None,
+) -> dict[Any, float]:
+    """Calibration mean NLL for each trial ``(key, layer index, module)``: that module in
+    place of the layer, the other layers as they are now. Trials are sorted by layer index.
+
+    Per batch, the state entering the first trial's layer is computed once; every trial of a
+    layer starts from the state entering it, and that state is then advanced to the next
+    trial's layer through the current layers in between (never recomputed from the input).
     """
-    sums = dict.fromkeys(candidates, 0.0)
+    if any(a[1] > b[1] for a, b in zip(trials, trials[1:])):
+        raise ValueError("trials must be sorted by layer index")
+    sums = {key: 0.0 for key, _, _ in trials}
     count = 0
     for ids in batches:
-        hidden = _forward(model, layers, ids, stop_at=candidates[0])
-        for j, cand in enumerate(candidates):
-            layers[cand] = _stand_in(cand, originals[cand], trial)
+        hidden = _forward(model, layers, ids, stop_at=trials[0][1])
+        for j, (key, idx, module) in enumerate(trials):
+            current = layers[idx]
+            layers[idx] = module
             try:
-                logits = _forward(model, layers, ids, start=cand, hidden=hidden)
+                logits = _forward(model, layers, ids, start=idx, hidden=hidden)
             finally:
-                layers[cand] = originals[cand]
+                layers[idx] = current
             nll, tokens = batch_nll(logits, ids)
             del logits
-            sums[cand] += nll
-            tick()
-            if j + 1 < len(candidates):
+            sums[key] += nll
+            if tick is not None:
+                tick()
+            if j + 1 < len(trials) and trials[j + 1][1] != idx:
                 hidden = _forward(
-                    model, layers, ids, start=cand, hidden=hidden, stop_at=candidates[j + 1]
+                    model, layers, ids, start=idx, hidden=hidden, stop_at=trials[j + 1][1]
                 )
         count += tokens
-    return {c: v / count for c, v in sums.items()}
+    return {key: v / count for key, v in sums.items()}
 
 
 def _forward(

@@ -29,7 +29,7 @@ METHODS_DIR = Path(__file__).resolve().parents[2] / "methods"
 CALIB = ["calib_dataset", "calib_samples", "calib_seq_len", "seed"]
 STORED_KEYS = {
     "shortgpt": ["sparsity", "num_layers", *CALIB],
-    "sleb": ["sparsity", "num_layers", *CALIB, "skip_first", "skip_last"],
+    "sleb": ["sparsity", "num_layers", *CALIB, "skip_first", "skip_last", "calib_unit"],
     "orthorank": ["sparsity", "keep_ratio", "layers", "score", "unselected_kv", *CALIB, "kernel"],
 }
 
@@ -47,7 +47,8 @@ def test_calibration_fields_come_from_the_mixin(name):
     cls = get_method(name)
     assert issubclass(cls.Config, CalibratedConfig)
     config = cls.Config.from_params({"calib_samples": "7", "calib_seq_len": "33", "seed": "5"})
-    assert config.calibration_spec() == CalibrationSpec("c4", 7, 33, 5)
+    unit = "rows" if name == "sleb" else "windows"  # SLEB's official protocol (issue 15)
+    assert config.calibration_spec() == CalibrationSpec("c4", 7, 33, 5, unit)
     with pytest.raises(InvalidInput, match="calib_samples=0 must be >= 1"):
         cls.Config.from_params({"calib_samples": "0"})
 

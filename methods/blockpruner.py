@@ -1,0 +1,168 @@
+"""BlockPruner (Zhong et al., ACL 2025 Findings): iterative removal of attention / MLP blocks.
+
+Every decoder layer is two residual blocks, ``attn.i`` and ``mlp.i`` (methods/sublayers.py).
+Each round removes on trial every remaining block of the allowed kinds (``block_type=mix``:
+both), measures the calibration perplexity of the model without it (blocks removed in earlier
+rounds stay removed), and removes for good the one with the lowest; n rounds. No block is
+exempt (the official search has no bounds). Ties go to the first candidate in the official
+order: attention blocks by layer, then MLP blocks by layer.
+
+The search is SLEB's state-carrying round (``methods.sleb.carried_round``): both trials of a
+layer start from the state entering that layer, computed once per round and carried forward.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from methods.base import (
+    ApplyContext,
+    CalibratedConfig,
+    CalibrationSpec,
+    LayerSkipConfig,
+    Method,
+    MethodOutcome,
+    ProgressFn,
+)
+from methods.layers import decoder_layers
+from methods.registry import register_method
+from methods.sleb import carried_round, unit_calibration_spec
+from methods.sublayers import KINDS, drop_sublayers, layer_without, sublayer_name
+from skipbench.errors import InvalidInput
+
+BLOCK_TYPES = {"mix": KINDS, "attn": ("attn",), "mlp": ("mlp",)}
+
+
+@dataclass(frozen=True)
+class BlockPrunerConfig(CalibratedConfig, LayerSkipConfig):
+    """``sparsity`` / ``num_layers`` count blocks of ``block_type`` (mix: all 2L blocks)."""
+
+    calib_samples: int = 64  # the official --cal-nsamples of README.md
+    block_type: str = "mix"
+    calib_unit: str = "rows"  # the official loader: rows joined, tokenized once, cut into windows
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.block_type not in BLOCK_TYPES:
+            raise InvalidInput(
+                f"block_type={self.block_type!r} is not allowed; allowed: {', '.join(BLOCK_TYPES)}"
+            )
+
+    def calibration_spec(self) -> CalibrationSpec:
+        return unit_calibration_spec(self)
+
+    def units(self, num_layers: int) -> int:
+        return len(BLOCK_TYPES[self.block_type]) * num_layers
+
+    def to_drop(self, num_layers: int) -> int:
+        total = self.units(num_layers)
+        n = (
+            self.num_layers
+            if self.num_layers is not None
+            else math.ceil(self.sparsity * total - 1e-9)
+        )
+        if n >= total:
+            raise InvalidInput(
+                f"num_layers={n} must be smaller than the model's {total} {self.block_type} blocks"
+            )
+        return n
+
+
+def block_search(
+    model: Any,
+    calibration: Any,
+    n: int,
+    kinds: tuple[str, ...] = KINDS,
+    *,
+    batch_size: int = 1,
+    progress: ProgressFn | None = None,
+) -> tuple[list[str], list[float]]:
+    """(removed blocks in removal order, calibration mean NLL after each round).
+
+    The model is restored before returning (also on errors).
+    """
+    import torch
+
+    layers = decoder_layers(model)
+    total = len(layers)
+    originals = list(layers)
+    device = next(model.parameters()).device
+    batches = [
+        calibration[s : s + batch_size].to(device) for s in range(0, len(calibration), batch_size)
+    ]
+    rank = {
+        sublayer_name(k, i): r
+        for r, (k, i) in enumerate((k, i) for k in kinds for i in range(total))
+    }
+    dropped: dict[int, set[str]] = {i: set() for i in range(total)}
+    order: list[str] = []
+    losses: list[float] = []
+    units = sum(len(rank) - r for r in range(n)) * len(batches)
+    step = {"done": 0}
+
+    def tick() -> None:
+        step["done"] += 1
+        if progress is not None:
+            progress("blockpruner: search", step["done"] / max(units, 1))
+
+    try:
+        with torch.inference_mode():
+            for _ in range(n):
+                trials = [
+                    (sublayer_name(k, i), i, layer_without(i, originals[i], dropped[i] | {k}))
+                    for i in range(total)
+                    for k in KINDS
+                    if k in kinds and k not in dropped[i]
+                ]
+                round_losses = carried_round(model, layers, trials, batches, tick)
+                loss, _, chosen = min((v, rank[key], key) for key, v in round_losses.items())
+                kind, idx = chosen.split(".")
+                dropped[int(idx)].add(kind)
+                layers[int(idx)] = layer_without(int(idx), originals[int(idx)], dropped[int(idx)])
+                order.append(chosen)
+                losses.append(loss)
+    finally:
+        for i, layer in enumerate(originals):
+            layers[i] = layer
+    return order, losses
+
+
+@register_method
+class BlockPruner(Method[BlockPrunerConfig]):
+    name = "blockpruner"
+    description = (
+        "Iteratively remove the attention or MLP block whose removal gives the lowest "
+        "calibration perplexity."
+    )
+
+    def validate_for(self, num_layers: int) -> None:
+        self.config.to_drop(num_layers)
+
+    def apply(self, model: Any, ctx: ApplyContext) -> MethodOutcome:
+        config = self.config
+        total = len(decoder_layers(model))
+        n = config.to_drop(total)
+        if n > 0 and ctx.calibration is None:
+            raise InvalidInput("blockpruner needs calibration data")
+        order: list[str] = []
+        losses: list[float] = []
+        if n > 0:
+            order, losses = block_search(
+                model, ctx.calibration, n, BLOCK_TYPES[config.block_type], progress=ctx.report
+            )
+        units = config.units(total)
+        nominal = config.sparsity if config.num_layers is None else n / units
+        details = drop_sublayers(
+            model,
+            order,
+            nominal,
+            n / units,
+            per_removal={
+                "calibration_loss": [round(v, 6) for v in losses],
+                "calibration_ppl": [round(math.exp(v), 4) for v in losses],
+            },
+            extra={"block_type": config.block_type},
+        )
+        return MethodOutcome(model=model, details=details)
