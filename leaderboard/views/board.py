@@ -20,7 +20,8 @@ def _default_sort(columns: list[MetricColumn]) -> int:
         for i, col in enumerate(columns):
             if col.suite == suite and col.task == task:
                 return i
-    return 0
+    speedups = [i for i, col in enumerate(columns) if col.metric == "speedup"]
+    return speedups[0] if speedups else 0
 
 
 def keep_in_view(table: pd.DataFrame, label: str) -> pd.DataFrame:
