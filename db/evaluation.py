@@ -15,7 +15,9 @@ Runs are taken newest first; a run joins the newest compatible row, a full run (
 any suite) never joins a partial one (a smoke test such as ``--limit 1`` stays its own row).
 A row lacking a suite then shows the subject's newest evaluation of it from a row of the same
 kind (full or partial), so the CPU and the GPU speed rows of a model both carry its quality.
-Within a row, when two runs stored the same (suite, task, metric), the newest run wins.
+Within a row, when two runs stored the same (suite, task, metric), the newest run wins. The
+seeds of a seed-pooled method (``SEED_POOLED_METHODS``: ``random``) are one subject: its row
+keeps the newest value per seed, and ``pool_seeds`` reports their mean and spread.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ DATA_PREFIXES: dict[str, tuple[str, ...]] = {
     "longbench": ("longbench", "hub:THUDM/LongBench"),
 }
 SPEED_SUITES = ("throughput",)  # timed: the device is part of the evaluation
+# methods whose config ``seed`` only draws a sample of the method (``random``): their seeds
+# share one row, each metric the mean over seeds (newest run per seed) with its spread
+SEED_POOLED_METHODS = frozenset({"random"})
 
 
 def _get(run: Any, name: str, default: Any = None) -> Any:
@@ -106,15 +111,26 @@ class SuiteEvaluation:
         return ", ".join(parts) or "defaults"
 
 
+def method_seed(run: Any) -> Any:
+    """The config seed of a seed-pooled method's run (``SEED_POOLED_METHODS``), else None."""
+    if str(_get(run, "method_name", "")) not in SEED_POOLED_METHODS:
+        return None
+    config = _get(run, "method_config", {})
+    return config.get("seed", 0) if isinstance(config, Mapping) else None
+
+
 def subject(run: Any) -> Subject:
     details = _get(run, "method_details", {})
     calibration = details.get("calibration") if isinstance(details, Mapping) else None
+    config = _get(run, "method_config", {})
+    if method_seed(run) is not None:  # the seeds of a pooled method are one subject
+        config = {k: v for k, v in config.items() if k != "seed"}
     return Subject(
         model_id=str(_get(run, "model_id", "")),
         model_hash=str(_get(run, "model_hash", "")),
         model_dtype=str(_get(run, "model_dtype", "")),
         method_name=str(_get(run, "method_name", "")),
-        method_config=canonical(_get(run, "method_config", {})),
+        method_config=canonical(config),
         seed=int(_get(run, "seed", 0)),
         calibration=canonical(calibration) if calibration else "",
     )
@@ -152,6 +168,7 @@ class MergedRow:
     sources: dict[str, list[int]] = field(default_factory=dict)
     anchor: int = 0
     shared: set[str] = field(default_factory=set)
+    seeds: dict[int, Any] = field(default_factory=dict)  # run id -> config seed (pooled only)
 
     @property
     def run_ids(self) -> list[int]:
@@ -214,6 +231,8 @@ def merge_runs(runs: Iterable[Any], suites_of: Mapping[int, Iterable[str]]) -> l
             row = MergedRow(who)
             rows.append(row)
         row.add(run_id, evaluations)
+        if method_seed(run) is not None:
+            row.seeds[run_id] = method_seed(run)
     native = [(dict(r.evaluations), {s: list(ids) for s, ids in r.sources.items()}) for r in rows]
     for row in rows:
         for donor, (evaluations, sources) in zip(rows, native):
@@ -223,6 +242,7 @@ def merge_runs(runs: Iterable[Any], suites_of: Mapping[int, Iterable[str]]) -> l
                 row.evaluations[suite] = evaluations[suite]
                 row.sources[suite] = list(sources[suite])
                 row.shared.add(suite)
+                row.seeds.update({i: donor.seeds[i] for i in sources[suite] if i in donor.seeds})
     return sorted(rows, key=lambda r: r.anchor)
 
 
@@ -230,15 +250,37 @@ def pick_results(row: MergedRow, results: Iterable[Any]) -> list[Any]:
     """The results of ``row``: per (suite, task, metric) the one from the newest run that has it
     among the runs merged for that suite (results of other runs or suites are ignored)."""
     rank = {(s, i): n for s, ids in row.sources.items() for n, i in enumerate(ids)}
-    best: dict[tuple[str, str, str], tuple[int, Any]] = {}
+    best: dict[tuple[str, str, str, Any], tuple[int, Any]] = {}
     for r in results:
-        place = rank.get((_get(r, "suite"), int(_get(r, "run_id"))))
+        run_id = int(_get(r, "run_id"))
+        place = rank.get((_get(r, "suite"), run_id))
         if place is None:
             continue
-        key = (_get(r, "suite"), _get(r, "task"), _get(r, "metric"))
+        # a seed-pooled row keeps the newest value of every seed
+        key = (_get(r, "suite"), _get(r, "task"), _get(r, "metric"), row.seeds.get(run_id))
         if key not in best or place < best[key][0]:
             best[key] = (place, r)
     return [r for _, r in best.values()]
+
+
+def pool_seeds(row: MergedRow, picked: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``pick_results`` of a seed-pooled row as one result per metric: ``value`` the mean over
+    seeds, ``spread`` the sample standard deviation (0 for one seed), ``seed_values`` {seed:
+    value}; the other fields from the newest run. Rows of other methods pass unchanged."""
+    if not row.seeds:
+        return [dict(r) for r in picked]
+    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+    for r in picked:
+        groups.setdefault((r["suite"], r["task"], r["metric"]), []).append(r)
+    pooled = []
+    for rs in groups.values():
+        rs = sorted(rs, key=lambda r: int(r["run_id"]), reverse=True)
+        values = [float(r["value"]) for r in rs]
+        mean = sum(values) / len(values)
+        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
+        seeds = {row.seeds.get(int(r["run_id"])): v for r, v in zip(rs, values)}
+        pooled.append({**rs[0], "value": mean, "spread": var**0.5, "seed_values": seeds})
+    return pooled
 
 
 def dense_match(

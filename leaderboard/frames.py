@@ -140,6 +140,7 @@ def value_matrix(results: pd.DataFrame, columns: Sequence[MetricColumn]) -> pd.D
 
 EXTRA_COLUMNS = {
     "Runs": "run_ids", "Config": "config", "Evaluation": "evaluation", "Speed check": "speed_check",
+    "Seeds": "seeds",
 }  # fmt: skip
 
 

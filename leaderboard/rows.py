@@ -18,6 +18,7 @@ from db.evaluation import (
     is_speed_suite,
     merge_runs,
     pick_results,
+    pool_seeds,
     subject,
     suite_evaluation,
 )
@@ -69,14 +70,25 @@ def merge(runs: pd.DataFrame, results: pd.DataFrame) -> Merged:
         if speed:
             line["device"] = json.loads(dict(speed[0].settings)["device"])
         mine = results[results["run_id"].isin(row.run_ids)]
-        chosen = pick_results(row, mine.to_dict("records"))
+        chosen = pool_seeds(row, pick_results(row, mine.to_dict("records")))
+        line["seeds"] = seeds_text(row, chosen)
         line["speed_check"] = speed_check(line, chosen)
         lines.append(line)
         picked += [{**r, "run_id": row.anchor} for r in chosen]
     frame = pd.DataFrame(
-        lines, columns=[*runs.columns, "run_ids", "config", "evaluation", "speed_check"]
+        lines, columns=[*runs.columns, "run_ids", "config", "evaluation", "speed_check", "seeds"]
     )
     return Merged(frame, pd.DataFrame(picked, columns=results.columns), rows)
+
+
+def seeds_text(row: MergedRow, pooled: Sequence[dict[str, Any]]) -> str:
+    """A seed-pooled row's seeds and each metric's spread: ``5 seeds (0-4); sd wikitext2
+    perplexity 3.1`` (values shown are the means); blank for other rows."""
+    if not row.seeds:
+        return ""
+    seeds = sorted(set(row.seeds.values()))
+    spreads = [f"{r['task']} {r['metric']} {r['spread']:.4g}" for r in pooled if "spread" in r]
+    return f"{len(seeds)} seeds ({', '.join(map(str, seeds))}); sd " + ", ".join(spreads)
 
 
 def speed_check(run: Any, results: Sequence[dict[str, Any]]) -> str:

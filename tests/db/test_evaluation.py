@@ -104,3 +104,31 @@ def test_dense_match_needs_the_same_evaluation():
     assert (
         dense_match(rows, subject(other_hash).model, by_anchor[1].evaluations["perplexity"]) is None
     )
+
+
+def test_random_seeds_pool_into_one_row_with_mean_and_spread():
+    from db.evaluation import pool_seeds
+
+    def rnd(i, seed, sparsity=0.2):
+        return run(i, "perplexity", PPL, method="random",
+                   method_config={"sparsity": sparsity, "num_layers": None, "seed": seed})  # fmt: skip
+
+    runs = [rnd(1, 0), rnd(2, 1), rnd(3, 2), rnd(4, 1), rnd(5, 0, sparsity=0.3)]
+    rows = merged(runs)
+    assert set(rows) == {(4, 3, 2, 1), (5,)}  # seeds pooled; another sparsity is its own row
+    row = rows[(4, 3, 2, 1)]
+    assert row.seeds == {1: 0, 2: 1, 3: 2, 4: 1}
+    values = {1: 10.0, 2: 99.0, 3: 14.0, 4: 12.0}  # run 4 re-measured seed 1: it wins
+    results = [{"run_id": i, "suite": "perplexity", "task": "wikitext2", "metric": "ppl",
+                "value": v} for i, v in values.items()]  # fmt: skip
+    picked = pick_results(row, results)
+    assert sorted(r["run_id"] for r in picked) == [1, 3, 4]
+    (pooled,) = pool_seeds(row, picked)
+    assert pooled["value"] == 12.0 and pooled["spread"] == 2.0  # mean, sample sd of 10, 14, 12
+    assert pooled["seed_values"] == {0: 10.0, 1: 12.0, 2: 14.0} and pooled["run_id"] == 4
+    # other methods: the seed stays part of the subject, results pass unchanged
+    a, b = (run(i, "perplexity", PPL, method="sleb", method_config={"seed": i}) for i in (6, 7))
+    sleb = merged([a, b])
+    assert set(sleb) == {(6,), (7,)} and not sleb[(6,)].seeds
+    assert pool_seeds(sleb[(6,)], results[:1]) == results[:1]
+    assert subject(rnd(8, 3)) == subject(rnd(9, 4)) != subject(a)
