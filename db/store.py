@@ -59,6 +59,30 @@ class Store:
             raise ValueError(f"final status must be succeeded or failed, not {status!r}")
         self.update_run(run_id, status=status, error=error, finished_at=utcnow(), **fields)
 
+    def close_run_failed(
+        self, run_id: int, reason: str, *, process: dict[str, Any] | None = None
+    ) -> bool:
+        """End run ``run_id`` ``failed`` with ``reason`` if it is still ``running``; True if it
+        was closed. ``process``: only while the run still records that process (a run resumed
+        by another process in the meantime is left alone). For give-up paths and reconcile."""
+        with session_scope(self.url) as s:
+            run = s.get(Run, run_id, with_for_update=True)
+            if run is None or run.status != "running":
+                return False
+            if process is not None and (run.provenance or {}).get("process") != process:
+                return False
+            run.status, run.error, run.finished_at = "failed", reason, utcnow()
+            return True
+
+    def close_job_runs_failed(self, job_id: int, reason: str) -> list[int]:
+        """End every ``running`` run of job ``job_id`` ``failed`` with ``reason``; their ids."""
+        with session_scope(self.url) as s:
+            q = select(Run).where(Run.job_id == job_id, Run.status == "running").with_for_update()
+            runs = list(s.scalars(q))
+            for run in runs:
+                run.status, run.error, run.finished_at = "failed", reason, utcnow()
+            return [run.id for run in runs]
+
     def get_run(self, run_id: int) -> Run | None:
         with session_scope(self.url) as s:
             return s.get(Run, run_id)

@@ -33,7 +33,8 @@ class ModelSpec(FrozenConfig):
             )
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise InvalidInput(f"dtype={self.dtype!r}; allowed: auto, float32, bfloat16, float16")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+        index = self.device.removeprefix("cuda:") if self.device.startswith("cuda:") else None
+        if self.device not in ("auto", "cpu", "cuda") and not (index and index.isdigit()):
             raise InvalidInput(f"device={self.device!r}; allowed: auto, cpu, cuda, cuda:N")
 
 

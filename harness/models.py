@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,14 @@ __all__ = [
 ]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+HUB_ID_MAX = 96  # the hub's limit on a repository id
+
+
+def shown(source: str, limit: int = 120) -> str:
+    """``source`` as an error message quotes it: a very long one cut, with its length."""
+    if len(source) <= limit:
+        return repr(source)
+    return f"{source[:limit]!r}... ({len(source)} characters)"
 
 
 def resolve_device(device: str) -> str:
@@ -53,6 +62,17 @@ def resolve_source(source: str) -> ResolvedSource:
     """Decide what ``source`` names, without loading anything."""
     if source.startswith(random_models.PREFIX):
         return ResolvedSource("random", random_models.config_name(source), source)
+    try:
+        return _resolve_path_or_name(source)
+    except OSError as exc:  # e.g. a name too long for a path: "File name too long"
+        raise InvalidInput(
+            f"model {shown(source)}: {exc.strerror or exc}; expected an existing folder or .gguf "
+            f"file, a catalog name, a config:<name>, or a hub id like org/name "
+            f"(at most {HUB_ID_MAX} characters)"
+        ) from None
+
+
+def _resolve_path_or_name(source: str) -> ResolvedSource:
     path = Path(source).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
@@ -69,10 +89,15 @@ def resolve_source(source: str) -> ResolvedSource:
                 f"catalog model {source!r} is not fetched yet; run: skipbench models fetch {source}"
             )
         return ResolvedSource("folder", str(folder), source)
-    if "/" in source and not source.startswith((".", "/", "~")) and _HUB_ID.match(source):
+    if (
+        "/" in source
+        and not source.startswith((".", "/", "~"))
+        and len(source) <= HUB_ID_MAX
+        and _HUB_ID.match(source)
+    ):
         return ResolvedSource("hub", source, source)
     raise InvalidInput(
-        f"model {source!r} is not an existing folder or .gguf file, a catalog name "
+        f"model {shown(source)} is not an existing folder or .gguf file, a catalog name "
         f"({', '.join(catalog.CATALOG)}), a config:<name>, or a hub id like org/name"
     )
 
@@ -106,9 +131,13 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **kwargs)
-    except OSError as exc:
+    except unreadable_checkpoint_errors() as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        kind = "struct.error" if isinstance(exc, struct.error) else type(exc).__name__
         raise InvalidInput(
-            f"cannot load model {spec.source!r}: {str(exc).splitlines()[0]}"
+            f"cannot load model {shown(spec.source)}: {first} ({kind}); expected "
+            "a Hugging Face checkpoint (config.json with model_type, complete weight files) or "
+            "a complete .gguf file"
         ) from exc
     model.to(device)  # type: ignore[arg-type]  # transformers types its wrapped .to() oddly
     model.eval()
@@ -128,6 +157,20 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     }
     torch.manual_seed(0)
     return LoadedModel(model, tokenizer, spec, info)
+
+
+def unreadable_checkpoint_errors() -> tuple[type[BaseException], ...]:
+    """What transformers raises for a checkpoint that is not one: missing or unreadable files
+    (OSError), a config without ``model_type`` (ValueError), truncated or random safetensors
+    (SafetensorError), a truncated GGUF (struct.error, EOFError)."""
+    errors: list[type[BaseException]] = [OSError, ValueError, EOFError, struct.error]
+    try:
+        from safetensors import SafetensorError
+
+        errors.append(SafetensorError)
+    except ImportError:  # pragma: no cover - safetensors comes with transformers
+        pass
+    return tuple(errors)
 
 
 def _commit_hash(model: Any) -> str | None:

@@ -5,6 +5,8 @@
 there is one: the run row exists from ``open`` on, ends ``succeeded`` or ``failed`` with the
 error, and each suite is stored in one call (one transaction). Without a store the same record
 is kept in memory, and ``succeed`` returns the same JSON shape (``run_to_dict``) either way.
+A run records the process that runs it (``provenance.process``: host, pid, start time, boot
+id), so that a run left ``running`` by a process that died can be found and closed.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from harness import provenance
+from harness import process_identity, provenance, resume_check
 from harness.model_spec import LoadedModel
+from skipbench.errors import InvalidInput
 from skipbench.records import ResultRow, RunRecord, run_to_dict
 
 if TYPE_CHECKING:
@@ -52,7 +55,11 @@ def new_record(
         suites=suites,
         seed=seed,
         device=provenance.device_name(lm.device),
-        provenance={**provenance.collect(lm.device), **(extra_provenance or {})},
+        provenance={
+            **provenance.collect(lm.device),
+            **(extra_provenance or {}),
+            "process": process_identity.this_process(),
+        },
     )
 
 
@@ -68,6 +75,7 @@ class RecordedRun:
         self.store = store
         self.done: set[str] = set()  # suites already stored (a resumed run skips them)
         self.results: list[ResultRow] = []  # this execution's rows, for a run without a store
+        self.resumed_from: Any = None  # the stored run as it was before this process resumed it
 
     @classmethod
     def open(
@@ -78,15 +86,34 @@ class RecordedRun:
         job_id: int | None = None,
         resume_run_id: int | None = None,
     ) -> RecordedRun:
-        """Create the run row (``running``), or reopen ``resume_run_id`` at its missing suites."""
+        """Create the run row (``running``), or reopen ``resume_run_id`` at its missing suites.
+
+        A run is reopened only if it recorded the same model, method config, suite configs and
+        data as ``record`` (``resume_check``); otherwise ``InvalidInput`` and the stored run is
+        left as it was.
+        """
         run = cls(record, store)
         if store is None:
             record.created_at = _now()
         elif resume_run_id is None:
             record.id = store.create_run(record, job_id=job_id)
         else:
-            record.id = resume_run_id
-            store.update_run(resume_run_id, status="running", error=None, finished_at=None)
+            stored = store.get_run(resume_run_id)
+            if stored is None:
+                raise InvalidInput(f"no stored run {resume_run_id} to resume")
+            resume_check.check_resumable(stored, record)
+            record.id, run.resumed_from = resume_run_id, stored
+            record.provenance = {
+                **(stored.provenance or {}),
+                "process": record.provenance["process"],
+            }
+            store.update_run(
+                resume_run_id,
+                status="running",
+                error=None,
+                finished_at=None,
+                provenance=record.provenance,
+            )
             run.done = store.completed_suites(resume_run_id)
         return run
 

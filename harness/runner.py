@@ -1,11 +1,13 @@
 """Run one spec end to end in four steps: open the run, calibrate, apply, run the suites.
 
 Order matters for the store's guarantees: everything the user can get wrong is checked
-before a run row exists (``prepare`` before loading, ``open_run`` against the loaded model);
+before a run row exists (``prepare`` before loading: names, parameters, calibration dataset,
+and what the model's config says without its weights; ``open_run`` against the loaded model);
 once it exists, the run ends ``succeeded`` or ``failed`` (with the error), and each suite's
 results land in one transaction. ``resume_run_id`` skips suites that are already stored (used
-by workers after a redelivery). A suite that compares against dense in this process gets a
-weight-sharing copy of the model made before ``apply`` (see ``apply``).
+by workers after a redelivery and by ``run --resume``), and only when the run recorded the
+same model, method config and data (``harness.resume_check``). A suite that compares against
+dense in this process gets a weight-sharing copy of the model made before ``apply``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import skipbench
-from harness.data import DataSource
+from harness import preflight, resume_check
+from harness.data import CALIBRATION_DATASETS, DataSource
 from harness.models import (
     LoadedModel,
     ModelSpec,
@@ -94,7 +97,12 @@ class Prepared:
 
 
 def prepare(spec: RunSpec) -> Prepared:
-    """Validate everything that does not need the model; raises ``InvalidInput``."""
+    """Validate everything that does not need the model's weights; raises ``InvalidInput``.
+
+    Where the model's config can be read here (a ``config:`` model, a local folder), the layer
+    count, context window and random weights are checked against it too. A local path that is
+    not on this machine is left to ``load_model`` (at ``submit`` it may exist on the worker).
+    """
     method_cls = get_method(spec.method)
     method = method_cls(method_cls.Config.from_params(spec.method_params))
     names = [s.name for s in spec.suites]
@@ -104,6 +112,17 @@ def prepare(spec: RunSpec) -> Prepared:
     if dupes:
         raise InvalidInput(f"suite(s) {', '.join(dupes)} given more than once")
     suites = [build_suite(s.name, s.params) for s in spec.suites]
+    calib = method.calibration_spec()
+    if calib is not None and calib.dataset not in CALIBRATION_DATASETS:
+        raise InvalidInput(
+            f"calib_dataset={calib.dataset!r} is unknown; allowed: {', '.join(CALIBRATION_DATASETS)}"
+        )
+    facts = preflight.model_facts(spec.model.source, missing_ok=True)
+    if facts is not None:
+        preflight.check_random_weights(spec.model.source, facts.random_weights, suites)
+        if facts.num_layers is not None:
+            method.validate_for(facts.num_layers)
+        preflight.check_context_window(suites, facts.context_window)
     return Prepared(spec, method, suites)
 
 
@@ -139,6 +158,9 @@ def execute(
         run = open_run(prepared, lm, store, job_id=job_id, resume_run_id=resume_run_id)
         with run.failed_on_error():
             calibration = calibrate(prepared, lm)
+            if run.resumed_from is not None:
+                recorded = (run.resumed_from.method_details or {}).get("calibration")
+                resume_check.check_calibration(run.record.id, recorded, calibration.record)
             baseline = apply(prepared, lm, run, calibration, progress)
             run_suites(prepared, lm, run, baseline, progress)
         return run.succeed()
@@ -158,13 +180,13 @@ def open_run(
     """Check what needs the loaded model, then create (or reopen) the run: the first write."""
     spec, method = prepared.spec, prepared.method
     method.validate_for(num_decoder_layers(lm.model))
-    if lm.info.get("random_weights"):
-        quality = [s.name for s in prepared.suites if s.needs_real_weights]
-        if quality:
-            raise InvalidInput(
-                f"model {spec.model.source!r} has random weights; suite(s) {', '.join(quality)} "
-                "measure quality and need real weights (only 'throughput' accepts config: models)"
-            )
+    preflight.check_random_weights(
+        spec.model.source, bool(lm.info.get("random_weights")), prepared.suites
+    )
+    config = getattr(lm.model, "config", None)
+    preflight.check_context_window(
+        prepared.suites, getattr(config, "max_position_embeddings", None)
+    )
     record = new_record(
         lm,
         method_name=method.name,
@@ -245,6 +267,7 @@ def run_suites(
             progress=progress,
             seed=seed,
             baseline=baseline if suite.wants_baseline() else None,
+            method_details=run.record.method_details,
         )
         outcome = suite.run(lm, ctx)
         artifacts = dict(outcome.artifacts)
