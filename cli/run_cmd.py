@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import console, get_store, progress_bars
+from cli.common import ID_MAX, console, get_store, progress_bars
 from cli.spec_options import SpecCommand, SpecOptions, spec_options
 
 
@@ -25,7 +25,13 @@ def run(
     ] = False,
     resume: Annotated[
         int | None,
-        typer.Option("--resume", help="continue a failed run at its first suite not yet stored"),
+        typer.Option(
+            "--resume",
+            help="continue a failed run at its first suite not yet stored (refused if its "
+            "model, method config or data changed)",
+            min=1,
+            max=ID_MAX,
+        ),
     ] = None,
 ) -> None:
     """Evaluate MODEL with METHOD in this process, store the run, print its results."""
@@ -41,6 +47,7 @@ def run(
             raise InvalidInput(f"--resume {resume}: no stored run with that id")
         if previous.status == "succeeded":
             raise InvalidInput(f"--resume {resume}: run already succeeded; nothing to resume")
+        # the same model, method config and data as recorded, or a one-line refusal (execute)
         spec = RunSpec.from_dict(previous.provenance["spec"])
     else:
         spec = options.to_spec()
@@ -61,7 +68,9 @@ def results(
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
     model: Annotated[str | None, typer.Option("--model", help="only this model id")] = None,
     method: Annotated[str | None, typer.Option("--method", help="only this method")] = None,
-    run_id: Annotated[list[int] | None, typer.Option("--run", help="only these run ids")] = None,
+    run_id: Annotated[
+        list[int] | None, typer.Option("--run", help="only these run ids", min=1, max=ID_MAX)
+    ] = None,
     all_runs: Annotated[
         bool, typer.Option("--all", help="include failed and running runs")
     ] = False,

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import console, err
+from cli.common import ID_MAX, JobIdArg, console, err, ready_store_url
 from cli.spec_options import SpecCommand, SpecOptions, spec_options
 
 queue_app = typer.Typer(help="Queue maintenance.", no_args_is_help=True)
@@ -53,6 +53,10 @@ def submit(
     check: Annotated[
         bool, typer.Option("--check/--no-check", help="validate method and parameters here first")
     ] = True,
+    time_limit: Annotated[
+        float | None,
+        typer.Option("--time-limit", help="seconds this job may run (default: the worker setting)"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Queue an evaluation (same options as `run`) for the workers; same job twice = one job."""
@@ -61,13 +65,16 @@ def submit(
     from workers.plugins import load_plugins
 
     load_plugins()
+    from harness.preflight import check_worker_device
+
     spec = options.to_spec()
+    check_worker_device(spec.model.device)
     if check:  # methods installed only on the workers: --no-check
         from harness.runner import prepare
 
-        prepare(spec)
+        prepare(spec)  # what needs no weights (a model path missing here may be on the workers)
     try:
-        result = service.submit(spec, queue=queue, force=force)
+        result = service.submit(spec, queue=queue, force=force, time_limit_s=time_limit)
     except BrokerUnavailable as exc:
         _broker_down(str(exc))
     job = result.job
@@ -107,7 +114,9 @@ def worker(
 
 
 def status(
-    job_id: Annotated[int | None, typer.Argument(help="one job's detail")] = None,
+    job_id: Annotated[
+        int | None, typer.Argument(help="one job's detail", min=1, max=ID_MAX)
+    ] = None,
     watch: Annotated[
         bool, typer.Option("--watch", help="refresh until the job ends (Ctrl-C stops)")
     ] = False,
@@ -158,7 +167,7 @@ def status(
             pass
 
 
-def cancel(job_id: Annotated[int, typer.Argument(help="job id")]) -> None:
+def cancel(job_id: JobIdArg) -> None:
     """Queued: removed from the queue. Running: stopped on its worker. Both end `cancelled`."""
     from workers import service
 
@@ -169,7 +178,7 @@ def cancel(job_id: Annotated[int, typer.Argument(help="job id")]) -> None:
         console.print(f"job {job_id} had already ended ({before}); nothing to cancel")
 
 
-def retry(job_id: Annotated[int, typer.Argument(help="job id")]) -> None:
+def retry(job_id: JobIdArg) -> None:
     """Queue a failed or cancelled job again; it resumes at its first suite not yet stored."""
     from workers import service
     from workers.broker import BrokerUnavailable
@@ -212,9 +221,8 @@ def reconcile(queue: QueueOpt = None, as_json: JsonOpt = False) -> None:
 
 
 def _store_ready(url: str) -> None:
-    from db.engine import upgrade
-
-    upgrade(url)
+    """Migrated and answering, or one line (exit 2) naming the URL and the problem."""
+    ready_store_url()
 
 
 def _follow(job_id: int):  # noqa: ANN202 -> Job

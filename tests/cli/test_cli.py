@@ -143,8 +143,9 @@ def test_bad_input_exits_2_with_one_line(tiny_model_dir, args, message):
     assert json.loads(skipbench("results", "--format", "json", "--all").stdout) == []
 
 
-def test_failed_run_is_stored_as_failed(tiny_model_dir, shared_data_dir):
-    """A run that fails after it started is stored failed with its error, without results."""
+def test_seq_len_beyond_the_window_is_refused_before_a_run_exists(tiny_model_dir, shared_data_dir):
+    """Checked before a run row is written (issue 13, defect 9); a run that fails after it
+    started is stored failed: tests/harness/test_runner.py."""
     out = skipbench(
         "run",
         "--model",
@@ -158,9 +159,7 @@ def test_failed_run_is_stored_as_failed(tiny_model_dir, shared_data_dir):
     )
     assert out.returncode == 2
     assert "seq_len=100000 exceeds the model's context window of 256 tokens" in out.stderr
-    runs = json.loads(skipbench("results", "--format", "json", "--all").stdout)
-    assert len(runs) == 1 and runs[0]["status"] == "failed"
-    assert "exceeds the model's context window" in runs[0]["error"] and runs[0]["results"] == []
+    assert json.loads(skipbench("results", "--format", "json", "--all").stdout) == []
 
 
 def test_methods_and_models_list():
@@ -171,7 +170,9 @@ def test_methods_and_models_list():
 
 
 def test_cli_startup_does_not_import_torch():
-    code = "import sys; import cli.main; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = (
+        "import sys; import cli.main; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False False"
 
