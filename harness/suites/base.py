@@ -68,6 +68,8 @@ class SuiteContext:
     seed: int = 0
     # the unmodified model, sharing the method's weights, for suites that compare in-process
     baseline: Any = None
+    # what the method reported (``MethodOutcome.details``): realized sparsity, for ideals
+    method_details: dict[str, Any] | None = None
 
     def report(self, what: str, fraction: float) -> None:
         if self.progress is not None:

@@ -230,6 +230,8 @@ class OrthoRank(Method[OrthoRankConfig]):
             "score": config.score,
             "unselected_kv": config.unselected_kv,
             "kernel": kernel,
+            # one new token per decode step is always selected: decode is the dense layer's
+            "decode_equals_dense": True,
             "tokens_updated_fraction": {
                 "at_tokens": seq,
                 "selective_layers": k / seq,

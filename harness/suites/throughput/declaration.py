@@ -1,7 +1,10 @@
 """What the throughput suite stores (torch-free).
 
-Stored task names carry the shape: ``prefill/b{batch}x{seq_len}`` and
-``decode-{mode}/b{batch}p{prompt_len}n{new_tokens}``.
+Stored task names carry the shape: ``prefill/b{batch}x{seq_len}`` (eager),
+``prefill-compiled/b{batch}x{seq_len}`` (every decoder layer that is not a method's own kernel
+compiled, on both sides) and ``decode-{mode}/b{batch}p{prompt_len}n{new_tokens}``. On CUDA the
+compiled prefill is the headline: its task names sort before the eager ones, so the first
+prefill speedup a table or plot picks is the one against a compiled dense baseline.
 """
 
 from harness.suites.declarations import MetricSpec, SuiteDeclaration, TaskSpec
@@ -9,9 +12,16 @@ from harness.suites.declarations import MetricSpec, SuiteDeclaration, TaskSpec
 DECLARATION = SuiteDeclaration(
     name="throughput",
     display_name="Throughput",
-    description="Prefill latency and decode speed (eager and CUDA-graph modes), peak GPU memory",
+    description=(
+        "Prefill latency (eager and compiled) and decode speed (eager and CUDA-graph modes), "
+        "peak GPU memory"
+    ),
     order=40,
     tasks=(
+        TaskSpec(
+            "prefill-compiled",
+            description="prefill with every decoder layer but a method's own kernels compiled (CUDA)",
+        ),
         TaskSpec("prefill", description="one forward of batch x seq_len random ids, per grid point"),
         TaskSpec("decode", description="greedy generation of new_tokens after prompt_len, per mode"),
     ),
@@ -24,6 +34,10 @@ DECLARATION = SuiteDeclaration(
         MetricSpec(
             "tokens_per_s", "Throughput", higher_is_better=True, unit="tokens/s",
             short_name="tokens/s", headline=True, compact=1,
+        ),
+        MetricSpec(
+            "ideal_speedup", "Ideal speedup (FLOPs; batch-1 decode: weight bytes)",
+            higher_is_better=True, unit="×", short_name="ideal",
         ),
         MetricSpec("latency_ms", "Latency (median)", higher_is_better=False, unit="ms", short_name="latency"),
         MetricSpec(

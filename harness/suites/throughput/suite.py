@@ -1,7 +1,10 @@
 """Throughput: prefill latency and decode speed as the device sees them.
 
 Prefill is one forward of ``B x T`` random token ids (no KV cache, logits for the last position
-only, as generation needs). Decode is greedy generation of exactly ``new_tokens`` tokens after a
+only, as generation needs), in two modes: ``eager`` (task ``prefill/b{B}x{T}``) and, on CUDA,
+``compiled`` (``prefill-compiled/b{B}x{T}``): every decoder layer that is not a method's own
+kernel ``torch.compile``d on both sides (``compiled.py``), so a method's fused layers are not
+compared with transformers' eager kernels. Decode is greedy generation of exactly ``new_tokens`` tokens after a
 ``prompt_len`` prompt, EOS ignored, in these modes:
 
 - ``eager``: plain ``model.generate`` (what users of transformers get);
@@ -16,7 +19,9 @@ On CPU both graph modes run the same static-cache loop, uncompiled and without a
 
 For a method other than dense the unmodified model (sharing the method's weights) is timed in
 the same process, shape and mode, in alternating rounds (``rounds``), and each task also stores
-``speedup`` (tokens/s over dense). TTFT is the median time of prefill plus the first token; time per output token is
+``speedup`` (tokens/s over dense) and ``ideal_speedup`` (``ideal.py``: prefill 1 / (1 - realized
+FLOP sparsity), batch-1 decode the weight-bytes ratio; a method whose decode is dense by
+construction stores speedup 1.0, the measured ratio going to the artifact). TTFT is the median time of prefill plus the first token; time per output token is
 ``(total - TTFT) / (new_tokens - 1)``; tokens/s is ``B x new_tokens / total``. Every figure is a
 median over timed repeats after warm-up (p90 and the samples go to the artifact). Works on
 random-weight ``config:`` models: speed depends on the architecture only.
@@ -35,6 +40,8 @@ from harness.suites.base import (
     SuiteOutcome,
     register_suite,
 )
+from harness.suites.throughput import ideal
+from harness.suites.throughput.compiled import compile_layers
 from harness.suites.throughput.declaration import DECLARATION
 from harness.suites.throughput.measure import (  # noqa: F401 - re-exported for callers
     StaticDecoder,
@@ -51,6 +58,7 @@ from skipbench.errors import InvalidInput
 
 Preset = Literal["custom", "sleb", "orthorank"]
 DECODE_MODES = ("eager", "graph", "cudagraph")
+PREFILL_MODES = ("eager", "compiled")
 # The papers' settings; a preset replaces the grid fields below.
 PRESETS: dict[str, dict[str, Any]] = {
     "sleb": dict(
@@ -70,6 +78,7 @@ class ThroughputConfig(SuiteConfig):
     prefill_batch_sizes: tuple[int, ...] = (1,)
     prefill_seq_lens: tuple[int, ...] = (2048,)
     decode_batch_sizes: tuple[int, ...] = (1,)
+    prefill_modes: tuple[str, ...] = PREFILL_MODES
     prompt_len: int = 512
     new_tokens: int = 128
     decode_modes: tuple[str, ...] = ("eager", "graph")
@@ -92,6 +101,12 @@ class ThroughputConfig(SuiteConfig):
         if self.new_tokens < 2:
             raise InvalidInput(
                 f"new_tokens={self.new_tokens} must be >= 2 (time per token needs two)"
+            )
+        bad_prefill = [m for m in self.prefill_modes if m not in PREFILL_MODES]
+        if bad_prefill or not self.prefill_modes:
+            raise InvalidInput(
+                f"prefill_modes={list(self.prefill_modes)}; allowed: one or more of "
+                f"{', '.join(PREFILL_MODES)}"
             )
         bad_modes = [m for m in self.decode_modes if m not in DECODE_MODES]
         if bad_modes:
@@ -138,10 +153,16 @@ class ThroughputSuite(Suite[ThroughputConfig]):
         results: list[MetricValue] = []
         records: list[dict[str, Any]] = []
         errors: list[str] = []
+        skipped: list[str] = []
         jobs: list[tuple[str, tuple]] = []
+        modes = list(config.prefill_modes)
+        if "compiled" in modes and not is_cuda(device):
+            modes.remove("compiled")
+            skipped.append("prefill compiled: CUDA only (torch.compile on CPU times the host)")
         if "prefill" in self.selected_tasks:
             jobs += [
-                ("prefill", (b, t))
+                ("prefill", (b, t, mode))
+                for mode in modes
                 for b in grid["prefill_batch_sizes"]
                 for t in grid["prefill_seq_lens"]
             ]
@@ -150,15 +171,28 @@ class ThroughputSuite(Suite[ThroughputConfig]):
                 ("decode", (b, m)) for b in grid["decode_batch_sizes"] for m in config.decode_modes
             ]
         dense = ctx.baseline if config.baseline else None
+        details = ctx.method_details or {}
         sides = {"dense": dense, "method": model} if dense is not None else {"method": model}
+        compiled_sides: dict[str, Any] = {}
+        compile_info: dict[str, Any] = {}
         for i, (kind, args) in enumerate(jobs):
+            ideal_value = None
             try:
                 if kind == "prefill":
-                    b, t = args
-                    task = f"prefill/b{b}x{t}"
+                    b, t, mode = args
+                    task = f"prefill/b{b}x{t}" if mode == "eager" else f"prefill-{mode}/b{b}x{t}"
+                    timed = sides
+                    if mode == "compiled":
+                        if not compiled_sides:
+                            for name, m in sides.items():
+                                compiled_sides[name], compile_info[name] = compile_layers(m)
+                        timed = compiled_sides
                     recs = measure_prefill_sides(
-                        sides, b, t, device, config.warmup, config.repeats, config.rounds, ctx.seed
+                        timed, b, t, device, config.warmup, config.repeats, config.rounds, ctx.seed
                     )
+                    if dense is not None:
+                        ideal_value, basis = ideal.prefill_ideal(dense, model, details, t)
+                        recs["method"]["ideal_basis"] = basis
                     rec = recs["method"]
                     reps = rec["repeats"]
                     results += [
@@ -183,6 +217,8 @@ class ThroughputSuite(Suite[ThroughputConfig]):
                     )
                     rec = recs["method"]
                     reps = rec["total"]["repeats"]
+                    if dense is not None and b == 1:
+                        ideal_value = ideal.decode_ideal(dense, model, details)
                     results += [
                         MetricValue(task, "ttft_ms", rec["ttft_ms"], None, reps),
                         MetricValue(task, "tpot_ms", rec["tpot_ms"], None, reps),
@@ -199,7 +235,12 @@ class ThroughputSuite(Suite[ThroughputConfig]):
                 )
             if "dense" in recs:
                 speedup = rec["tokens_per_s"] / recs["dense"]["tokens_per_s"]
+                if kind == "decode" and ideal.decode_equals_dense(details):
+                    rec["measured_speedup"] = speedup  # the ratio of two equal workloads: noise
+                    speedup = 1.0
                 results.append(MetricValue(task, "speedup", speedup, None, reps))
+                if ideal_value is not None:
+                    results.append(MetricValue(task, "ideal_speedup", ideal_value))
                 records.append({"task": task, "side": "dense", **recs["dense"]})
             records.append({"task": task, "side": "method", **rec})
             # one bar for the whole grid (a bar per task never reached 100%)
@@ -208,6 +249,10 @@ class ThroughputSuite(Suite[ThroughputConfig]):
             "grid": {k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()},
             "errors": errors,
         }
+        if skipped:
+            info["skipped"] = skipped
+        if compile_info:
+            info["compiled"] = compile_info
         info["baseline"] = (
             "dense timed in the same process, shape and mode" if dense is not None else "none"
         )
