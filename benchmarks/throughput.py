@@ -5,6 +5,13 @@ fresh copy of the same weights, in alternating rounds so that clock drift hits b
 Sections (``--sections``):
 
 - ``ceilings``: device-to-device copy bandwidth (bytes read + written) and a bf16 matmul rate;
+- ``table``: the issue-17 table (``benchmarks/throughput_table.py``): every registered layer-removal
+  and sublayer method at ``--sparsity`` (one variant per structure) and OrthoRank, prefill in
+  each of ``--table-modes`` (``eager``; ``compiled``: every decoder layer that is not a method's
+  own kernel compiled, on every side), each with its ideal and the ratio to it;
+- ``longctx``: decode at long prompts (``--long-prompts`` x ``--long-batches``) for
+  ``--long-variants``: TTFT, time per token, peak memory, KV-cache bytes per token, and the
+  largest batch under ``--budget-gib``;
 - ``prefill``: B x T prefill latency for dense, layer removal (n layers) and OrthoRank;
 - ``decode``: eager and graph decode for dense and layer removal; the memory floor per token;
 - ``perplexity``: the perplexity suite's loop vs a bare forward over the same windows;
@@ -17,6 +24,8 @@ final JSON line; ``--out`` writes the JSON with provenance.
     python benchmarks/throughput.py --model config:llama-2-7b --sections ceilings,prefill,decode \
         --orthorank "sparsity=0.2;layers=last" --orthorank-kernels auto,reference --out run.json
     python benchmarks/throughput.py --tiny --prefill 1x64 --decode 1x16x8   # CPU smoke run
+    python benchmarks/throughput.py --sections ceilings,table,decode,longctx \
+        --orthorank "sparsity=0.2;layers=last" --out benchmarks/results/<date>-h200-table.json
 """
 
 from __future__ import annotations
@@ -31,6 +40,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import throughput_table as table  # noqa: E402
 
 from harness import random_models  # noqa: E402
 from harness.models import same_weights_copy  # noqa: E402
@@ -390,6 +402,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--remove", type=int, default=None, help="layers to delete (default ceil(0.2 L))"
     )
     ap.add_argument("--orthorank", default=None, help="orthorank params k=v;k=v (omit to skip)")
+    ap.add_argument("--sparsity", type=float, default=0.2, help="the table's method sparsity")
+    ap.add_argument("--table-shapes", default="1x2048,8x2048", help="BxT list for the table")
+    ap.add_argument("--table-modes", default="eager,compiled")
+    ap.add_argument("--decode-variants", default="", help="decode only these variants")
+    ap.add_argument("--long-prompts", default="4096,8192")
+    ap.add_argument("--long-batches", default="1,16")
+    ap.add_argument("--long-variants", default="dense,attn7,mlp7,mix13")
+    ap.add_argument("--long-new-tokens", type=int, default=16)
+    ap.add_argument("--long-mode", default="cudagraph", help="decode mode of the longctx section")
+    ap.add_argument("--budget-gib", type=float, default=80.0)
     ap.add_argument(
         "--orthorank-kernels",
         default="auto",
@@ -430,6 +452,44 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "ceilings" in sections:
         guarded(result, "ceilings", ceilings, device)
         log(f"ceilings: {result.get('ceilings')}")
+    from harness import provenance
+
+    def save() -> None:  # after every section, so a run stopped at its limit keeps its results
+        if args.out:
+            result["provenance"] = {
+                **provenance.collect(device),
+                **({"git_sha": args.git_sha} if args.git_sha else {}),
+            }
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(result, indent=1, default=str))
+
+    save()
+    if sections & {"table", "longctx"}:
+        ortho = None
+        if args.orthorank and "table" in sections:
+            ortho = dict(kv.split("=", 1) for kv in args.orthorank.split(";"))
+        tv = table.table_variants(dense, args.sparsity, ortho)
+        result["table_variants"] = {
+            k: {"stands_for": v["stands_for"], "details": v["details"]} for k, v in tv.items()
+        }
+        if "table" in sections:
+            guarded(
+                result, "table", table.section_table, tv, parse_shapes(args.table_shapes),
+                args.table_modes.split(","), device, args, log,
+            )  # fmt: skip
+            save()
+        tv.pop("orthorank", None)
+        if "longctx" in sections:
+            chosen = {k: v for k, v in tv.items() if k in args.long_variants.split(",")}
+            guarded(
+                result, "long_context", table.section_long_context, chosen,
+                [int(x) for x in args.long_prompts.split(",")],
+                [int(x) for x in args.long_batches.split(",")],
+                args.long_new_tokens, args.long_mode, device, args.budget_gib, log,
+            )  # fmt: skip
+            save()
+        tv.clear()
+        tp._free(device)
     removed = remove_layers(same_weights_copy(dense), removal_indices(total, n_remove))
     variants = {"dense": dense, f"remove{n_remove}": removed}
     result["ideal"] = {f"remove{n_remove}": total / (total - n_remove)}
@@ -480,7 +540,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "bytes_read_per_token": weight_bytes - emb.numel() * emb.element_size(),
         }
         shapes = [tuple(int(x) for x in s.split("x")) for s in args.decode.split(",") if s]
+        if args.decode_variants:
+            variants = {k: v for k, v in variants.items() if k in args.decode_variants.split(",")}
         result["decode"] = section_decode(variants, shapes, args.modes.split(","), device, args)
+        save()
         uncompiled = [
             tuple(int(x) for x in s.split("x")) for s in args.cudagraph_decode.split(",") if s
         ]
@@ -495,8 +558,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "sleb" in sections:
         seq = 2048 if not args.tiny else 64
         guarded(result, "sleb", section_sleb, dense, device, args.sleb_samples, seq, 0.2)
-    from harness import provenance
-
     result["provenance"] = {
         **provenance.collect(device),
         **({"git_sha": args.git_sha} if args.git_sha else {}),
@@ -524,6 +585,12 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
                 "speedup": round(row["speedup"], 4),
                 "ideal": ideal and round(ideal, 4),
                 "of_ideal": ideal and round(row["speedup"] / ideal, 4),
+            }
+    for row in result.get("table", []):
+        if row.get("variant", "dense") != "dense" and "speedup" in row:
+            key = f"table_{row['mode']}_{row['batch']}x{row['seq_len']}_{row['variant']}"
+            out[key] = {
+                k: row.get(k) and round(row[k], 4) for k in ("speedup", "ideal", "of_ideal")
             }
     bw = result.get("ceilings", {}).get("copy_bandwidth_Bps")
     for row in result.get("decode", []):

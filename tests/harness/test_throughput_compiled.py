@@ -141,3 +141,17 @@ def test_suite_compiled_prefill_on_gpu():
     got = {(r.task, r.metric) for r in out.results}
     assert {("prefill-compiled/b1x16", "speedup"), ("prefill/b1x16", "speedup")} <= got
     assert out.info["compiled"]["method"]["layers_compiled"] == 3
+
+
+def test_speed_check_prefers_the_stored_ideal():
+    from leaderboard.speed_checks import speed_flags
+
+    def tp(task, metric, value):
+        return {"suite": "throughput", "task": task, "metric": metric, "value": value}
+
+    details = {"sparsity": {"realized": 7 / 32}}  # sublayer units: 1.28x, not the FLOP ideal
+    rows = [tp("prefill-compiled/b1x2048", "speedup", 1.2),
+            tp("prefill-compiled/b1x2048", "ideal_speedup", 1.085),
+            tp("prefill/b1x2048", "speedup", 1.2)]  # fmt: skip
+    flags = speed_flags(rows, details, "llm-drop")
+    assert flags == ["prefill-compiled/b1x2048: speedup 1.20× is above its ideal 1.08×"]

@@ -191,7 +191,9 @@ class ThroughputSuite(Suite[ThroughputConfig]):
                         timed, b, t, device, config.warmup, config.repeats, config.rounds, ctx.seed
                     )
                     if dense is not None:
-                        ideal_value, basis = ideal.prefill_ideal(dense, model, details, t)
+                        ideal_value, basis = _countable(
+                            ideal.prefill_ideal, dense, model, details, t
+                        )
                         recs["method"]["ideal_basis"] = basis
                     rec = recs["method"]
                     reps = rec["repeats"]
@@ -218,7 +220,7 @@ class ThroughputSuite(Suite[ThroughputConfig]):
                     rec = recs["method"]
                     reps = rec["total"]["repeats"]
                     if dense is not None and b == 1:
-                        ideal_value = ideal.decode_ideal(dense, model, details)
+                        ideal_value = _countable(ideal.decode_ideal, dense, model, details)
                     results += [
                         MetricValue(task, "ttft_ms", rec["ttft_ms"], None, reps),
                         MetricValue(task, "tpot_ms", rec["tpot_ms"], None, reps),
@@ -259,6 +261,18 @@ class ThroughputSuite(Suite[ThroughputConfig]):
         if lm.info.get("random_weights"):
             info["random_weights"] = True
         return SuiteOutcome(results=results, artifacts={"throughput": records}, info=info)
+
+
+def _countable(fn: Any, *args: Any) -> Any:
+    """``fn(*args)``, or None (with "unknown" for a pair) for models it cannot walk."""
+    try:
+        return fn(*args)
+    except (InvalidInput, AttributeError):
+        return (
+            (None, "unknown: the model's layers could not be counted")
+            if fn is ideal.prefill_ideal
+            else None
+        )
 
 
 def _free(device: Any) -> None:
