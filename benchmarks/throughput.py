@@ -473,9 +473,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             k: {"stands_for": v["stands_for"], "details": v["details"]} for k, v in tv.items()
         }
         if "table" in sections:
+            result["table"] = []
             guarded(
                 result, "table", table.section_table, tv, parse_shapes(args.table_shapes),
-                args.table_modes.split(","), device, args, log,
+                args.table_modes.split(","), device, args, log, result["table"], save,
             )  # fmt: skip
             save()
         tv.pop("orthorank", None)

@@ -111,11 +111,14 @@ def table_variants(
     return out
 
 
-def section_table(variants: dict[str, dict[str, Any]], shapes, modes, device, args, log) -> list:
-    """Prefill rows per mode and shape: every variant against dense in the same mode."""
+def section_table(
+    variants: dict[str, dict[str, Any]], shapes, modes, device, args, log, rows=None, save=None
+) -> list:
+    """Prefill rows per mode and shape: every variant against dense in the same mode (appended
+    to ``rows``, ``save()`` after each shape)."""
     import torch
 
-    rows = []
+    rows = [] if rows is None else rows
     dense = variants["dense"]["model"]
     models = {name: v["model"] for name, v in variants.items()}
     for mode in modes:
@@ -154,6 +157,8 @@ def section_table(variants: dict[str, dict[str, Any]], shapes, modes, device, ar
                     for r in rows[-len(recs) :]
                 )
             )
+            if save is not None:
+                save()
         del timed
         tp._free(device)
     return rows
