@@ -47,16 +47,18 @@ def split_task(suite: str, task: str) -> tuple[str, str]:
     return "", task
 
 
-_PREFILL = re.compile(r"^prefill/b(\d+)x(\d+)$")
+_PREFILL = re.compile(r"^prefill(-compiled)?/b(\d+)x(\d+)$")
 _DECODE = re.compile(r"^decode-([\w-]+)/b(\d+)p(\d+)n(\d+)$")
 
 
 def task_label(task: str) -> str:
     """A stored task name made readable: throughput shapes (``prefill/b1x2048`` ->
-    ``prefill 1x2048``, ``decode-eager/b1p32n8`` -> ``decode eager 1x32+8``: batch x prompt
+    ``prefill 1x2048``, ``prefill-compiled/b1x2048`` -> ``prefill compiled 1x2048``,
+    ``decode-eager/b1p32n8`` -> ``decode eager 1x32+8``: batch x prompt
     + new tokens); other names with spaces for underscores."""
     if found := _PREFILL.match(task):
-        return f"prefill {found[1]}x{found[2]}"
+        mode = " compiled" if found[1] else ""
+        return f"prefill{mode} {found[2]}x{found[3]}"
     if found := _DECODE.match(task):
         return f"decode {found[1]} {found[2]}x{found[3]}+{found[4]}"
     return task.replace("_", " ")

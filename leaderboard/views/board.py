@@ -8,20 +8,23 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from leaderboard import access, frames, origins, rows, url_state, widgets
+from leaderboard import access, frames, origins, reported, rows, url_state, widgets
 from leaderboard.columns import MetricColumn, compact
 
 BEST_STYLE = "background-color: rgba(33, 195, 84, 0.22); font-weight: 700"
 
 
-def _default_sort(columns: list[MetricColumn]) -> int:
+def default_sort(columns: list[MetricColumn]) -> int:
     preferred = [("zeroshot", "average"), ("perplexity", "wikitext2")]
     for suite, task in preferred:
         for i, col in enumerate(columns):
             if col.suite == suite and col.task == task:
                 return i
+    # prefill before decode, compiled (the fair baseline on CUDA) before eager
     speedups = [i for i, col in enumerate(columns) if col.metric == "speedup"]
-    return speedups[0] if speedups else 0
+    prefill = [i for i in speedups if columns[i].task.startswith("prefill")]
+    compiled = [i for i in prefill if columns[i].task.startswith("prefill-compiled")]
+    return next(iter(compiled or prefill or speedups), 0)
 
 
 def keep_in_view(table: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -32,8 +35,14 @@ def keep_in_view(table: pd.DataFrame, label: str) -> pd.DataFrame:
     return table[[*head, label, *rest]]
 
 
-def _highlight(table: pd.DataFrame, best: dict[str, list[int]]) -> pd.DataFrame:
+def _highlight(
+    table: pd.DataFrame, best: dict[str, list[int]], reported_ids: frozenset[int] = frozenset()
+) -> pd.DataFrame:
     styles = pd.DataFrame("", index=table.index, columns=table.columns)
+    if reported_ids and "Run" in table:
+        for row, run in enumerate(table["Run"]):
+            if int(run) in reported_ids:
+                styles.iloc[row, :] = reported.REPORTED_STYLE
     for label, positions in best.items():
         for row in positions:
             styles.iloc[row, table.columns.get_loc(label)] = BEST_STYLE
@@ -127,12 +136,19 @@ def render() -> None:
     if not widgets.require_runs(runs, url):
         return
     results = access.load_results(url)
+    runs, results, rep_runs, rep_results = reported.split(runs, results)
     top = round(float(max(0.5, runs["sparsity"].fillna(0).max())), 2)
     param_list = url_params(top)
     params = {p.key: p for p in param_list}
     picked = sidebar_filters(runs, results, params)
     runs, results = origins.keep(runs, results, picked["origins"])
     all_runs, all_metrics, relative, as_percent = _toggles(params)
+    rank_reported = not rep_runs.empty and st.toggle(
+        "Rank reported numbers with measured rows",
+        key="lb_rank_reported",
+        help="published numbers (results/reported) are listed apart by default; on: they join "
+        "the board (italic, tinted) and are sorted and highlighted with the measured rows",
+    )
 
     if all_runs:
         shown_runs, shown_results = rows.with_speed_checks(runs, results), results
@@ -156,6 +172,15 @@ def render() -> None:
         picked["sparsity_range"],
         picked["search"],
     )
+    reported_ids: frozenset[int] = frozenset()
+    if rank_reported and not relative:
+        theirs = reported.reported_table(rep_runs, rep_results, columns)
+        theirs = frames.filter_table(
+            theirs, picked["models"], picked["methods"], (), picked["sparsity_range"],
+            picked["search"],
+        )  # fmt: skip
+        table = reported.ranked_together(table, theirs)
+        reported_ids = frozenset(int(i) for i in theirs["Run"])
     lacking: dict[int, list[str]] = {}
     if relative:
         lacking = rows.without_baseline(table, runs, results, columns)
@@ -165,7 +190,7 @@ def render() -> None:
     if columns:
         if st.session_state.get("lb_sort") not in labels:
             st.session_state.pop("lb_sort", None)  # a stale sort (other metrics shown)
-        default = labels[_default_sort(columns)]
+        default = labels[default_sort(columns)]
         params["lb_sort"] = url_state.Param("lb_sort", "sort", "str", default)
         param_list = [params[p.key] for p in param_list]
         url_state.restore(params["lb_sort"], labels)
@@ -188,7 +213,7 @@ def render() -> None:
     mode = "value" if not relative else ("percent" if as_percent else "delta")
     best = frames.best_rows(table, columns)
     st.dataframe(
-        table.style.apply(lambda _: _highlight(table, best), axis=None),
+        table.style.apply(lambda _: _highlight(table, best, reported_ids), axis=None),
         column_config=widgets.column_config(columns, table, mode),
         hide_index=True,
         placeholder="",
@@ -229,6 +254,8 @@ def render() -> None:
         st.warning(
             "Some rows are synthetic demo data (provenance.synthetic_demo): no model was run for them."
         )
+    if not rep_runs.empty:
+        _reported_section(runs, results, rep_runs, rep_results, columns)
     d1, d2, _ = st.columns([1, 1, 4])
     d1.download_button(
         "Download CSV", frames.to_csv(table), "leaderboard.csv", "text/csv", key="lb_csv"
@@ -240,3 +267,38 @@ def render() -> None:
         "application/json",
         key="lb_json",
     )
+
+
+def _reported_section(
+    runs: pd.DataFrame,
+    results: pd.DataFrame,
+    rep_runs: pd.DataFrame,
+    rep_results: pd.DataFrame,
+    columns: list[MetricColumn],
+) -> None:
+    """Published numbers apart from the measured board, and beside SkipBench's where it measured
+    the same model, method, setting, sparsity and protocol."""
+    st.subheader("Reported in papers")
+    st.caption(
+        "Numbers as published (results/reported, imported with `skipbench import --reported`), "
+        "not measured by SkipBench; each row links its source. Accuracy is stored as a fraction."
+    )
+    rep_columns = frames.metric_columns(rep_results)
+    theirs = reported.reported_table(rep_runs, rep_results, rep_columns)
+    link = {"Source": st.column_config.LinkColumn("Source", display_text="source")}
+    st.dataframe(
+        theirs.style.apply(lambda t: [reported.REPORTED_STYLE] * len(t), axis=1),
+        column_config={**widgets.column_config(rep_columns, theirs, "value"), **link},
+        hide_index=True, placeholder="", key="lb_reported",
+        height="content" if len(theirs) <= 25 else 520,
+    )  # fmt: skip
+    both = reported.side_by_side(runs, results, rep_runs, rep_results)
+    st.subheader("Measured and reported")
+    if both.empty:
+        st.caption(
+            "SkipBench has not measured any reported model, method, setting and sparsity with the "
+            "paper's protocol (whole split) yet."
+        )
+        return
+    st.caption("Difference = measured − reported, in the stored unit.")
+    st.dataframe(both, column_config=link, hide_index=True, key="lb_side_by_side")

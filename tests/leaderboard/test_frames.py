@@ -317,3 +317,24 @@ def test_scatter_reference_lines_and_padding():
     assert point_labels(points) == ["dense", "shortgpt 20%", "sleb 20%"]
     low, high = padded([1.0, 2.0])
     assert low < 1.0 and high > 2.0 and math.isclose(2.0 - high, low - 1.0)
+
+
+def test_throughput_task_labels_name_the_prefill_mode() -> None:
+    from leaderboard.columns import task_label
+
+    assert task_label("prefill/b1x2048") == "prefill 1x2048"
+    assert task_label("prefill-compiled/b8x2048") == "prefill compiled 8x2048"
+    assert task_label("decode-graph/b1p512n128") == "decode graph 1x512+128"
+
+
+def test_default_sort_prefers_the_compiled_prefill_speedup() -> None:
+    from leaderboard.columns import MetricColumn
+    from leaderboard.views.board import default_sort
+
+    cols = [
+        MetricColumn("throughput", "decode-graph/b1p512n128", "speedup", True),
+        MetricColumn("throughput", "prefill/b1x2048", "speedup", True),
+        MetricColumn("throughput", "prefill-compiled/b1x2048", "speedup", True),
+    ]
+    assert default_sort(cols) == 2
+    assert default_sort(cols[:2]) == 1
