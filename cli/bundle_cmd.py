@@ -44,8 +44,14 @@ def export(
 
 
 def import_(
-    bundle_file: Annotated[Path, typer.Argument(help="bundle written by `skipbench export`")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="bundle written by `skipbench export` (or --reported YAMLs)"),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
+    reported: Annotated[
+        bool, typer.Option("--reported", help="the files are published numbers (results/reported)")
+    ] = False,
 ) -> None:
     """Verify a bundle (hash, schema) and store its runs in one transaction; again = no change."""
     from db import bundle_format
@@ -53,6 +59,14 @@ def import_(
     from skipbench.errors import InvalidInput
     from skipbench.settings import get_settings
 
+    if reported:
+        from cli.reported_cmd import import_reported_files
+
+        import_reported_files(files, as_json)
+        return
+    if len(files) != 1:
+        raise InvalidInput(f"{len(files)} files given; import takes one bundle (or --reported)")
+    bundle_file = files[0]
     bundle = bundle_format.read(bundle_file)
     try:
         report = import_bundle(get_settings().db_url, bundle, bundle_file)

@@ -56,7 +56,8 @@ def leaderboard(
     demo: bool = typer.Option(
         False,
         "--demo",
-        help="serve a synthetic demo store (written once under SkipBench's home) instead",
+        help="serve the committed real results (results/*.json bundles and the papers' "
+        "reported numbers, results/reported) from a fresh store under SkipBench's home",
     ),
 ) -> None:
     """Serve the leaderboard (read-only) on the store at SKIPBENCH_DATABASE_URL."""
@@ -74,28 +75,15 @@ def leaderboard(
     env = dict(os.environ)
     url = get_settings().db_url
     if demo:
-        url = _demo_store(get_settings().home / "leaderboard-demo.db")
+        from cli.demo_store import demo_store
+
+        url = demo_store(get_settings().home)
         env["SKIPBENCH_DATABASE_URL"] = url
     from cli.common import console
 
     console.print(f"leaderboard on http://{host}:{port} reading {_redact(url)} (Ctrl+C stops it)")
     sys.stdout.flush()
     os.execve(sys.executable, streamlit_argv(port, host), env)
-
-
-def _demo_store(path: Path) -> str:
-    """Seed the demo store once (into a temporary file first, so a failure leaves none)."""
-    url = f"sqlite:///{path}"
-    if not path.exists():
-        from db.engine import get_engine
-        from leaderboard.seed import seed_demo
-
-        partial = path.with_name(path.name + ".partial")
-        partial.unlink(missing_ok=True)
-        seed_demo(f"sqlite:///{partial}")
-        get_engine(f"sqlite:///{partial}").dispose()
-        partial.rename(path)
-    return url
 
 
 def _redact(url: str) -> str:
