@@ -192,7 +192,8 @@ def retry(job_id: JobIdArg) -> None:
 
 @queue_app.command("reconcile")
 def reconcile(queue: QueueOpt = None, as_json: JsonOpt = False) -> None:
-    """Re-send queued jobs the broker lost and requeue running jobs whose heartbeat stopped."""
+    """Re-send queued jobs the broker lost, requeue running jobs whose heartbeat stopped, and
+    close runs whose process on this host is gone (failed, resumable)."""
     from skipbench.settings import get_settings
     from workers.broker import BrokerUnavailable, ping
     from workers.reconcile import reconcile as do_reconcile
@@ -215,6 +216,7 @@ def reconcile(queue: QueueOpt = None, as_json: JsonOpt = False) -> None:
                     "gave_up": report.gave_up,
                     "sent": report.sent,
                     "in_broker": report.in_broker,
+                    "runs_closed": {str(k): v for k, v in report.runs_closed.items()},
                 }
             )
         )

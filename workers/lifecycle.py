@@ -26,6 +26,7 @@ from db import jobs
 from db.engine import upgrade
 from skipbench.errors import InvalidInput
 from skipbench.settings import Settings
+from workers.run_closing import close_job_runs, close_runs_of_this_process, stop_reason
 from workers.store_retry import JobStore, StoreUnreachable, is_unreachable, with_retries
 
 log = logging.getLogger("skipbench.worker")
@@ -136,8 +137,10 @@ class Heartbeat:
                 self.stop_reason = state
                 stop_seen = time.monotonic()
             elif stop_seen is not None and time.monotonic() - stop_seen > 3 * self.interval_s + 5:
-                # no progress report came to stop the run: end this child (one job per child)
+                # no progress report came to stop the run: end this child (one job per child),
+                # closing the run it runs first (a run another worker resumed is left alone)
                 log.warning("job %s: still running after stop; ending the process", self.job_id)
+                close_runs_of_this_process(self.url, self.job_id, stop_reason(self.stop_reason))
                 os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -198,6 +201,8 @@ def run_job(job_id: int, task_id: str, settings: Settings) -> Outcome:
     claim = _claim(url, job_id, task_id, settings)
     if not claim.ok:
         log.info("job %s: not run (%s)", job_id, claim.reason)
+        if claim.reason == "gave_up" and claim.job is not None:  # its runs end with it
+            close_job_runs(url, job_id, claim.job.error or "gave up", settings.store_retry_s)
         return Outcome(f"skipped:{claim.reason}")
     assert claim.job is not None
     job = claim.job
@@ -205,7 +210,10 @@ def run_job(job_id: int, task_id: str, settings: Settings) -> Outcome:
     from db.store import SuiteAlreadyStored
 
     def finish(status: str, **kw: object) -> bool:
-        return _finish(url, job_id, task_id, settings, status, **kw)
+        done = _finish(url, job_id, task_id, settings, status, **kw)
+        if done and status == "failed":  # runs an earlier attempt left running end with it
+            close_job_runs(url, job_id, str(kw.get("error") or "failed"), settings.store_retry_s)
+        return done
 
     refused = refusal(job.spec or {}, settings)
     if refused:

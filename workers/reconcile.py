@@ -4,7 +4,9 @@
   persistence, or ``submit`` could not reach it) are sent again;
 - ``running`` jobs whose heartbeat stopped longer than ``heartbeat_stale_s`` (their worker
   died with the message still unacknowledged) go back to ``queued`` and are sent again, or
-  end ``failed`` after ``job_max_attempts``.
+  end ``failed`` after ``job_max_attempts``, and so do their unfinished runs;
+- ``running`` runs whose recorded process on this host is gone (killed, ``os._exit``) end
+  ``failed``, resumable (``harness.run_reconcile``); other hosts' runs are left to theirs.
 
 Duplicated messages are harmless: a worker runs a job only after claiming its row.
 """
@@ -12,12 +14,15 @@ Duplicated messages are harmless: a worker runs a job only after claiming its ro
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from db import jobs
 from db.engine import upgrade
+from db.store import Store
+from harness.run_reconcile import reconcile_runs
 from skipbench.settings import Settings, get_settings
 from workers import broker
+from workers.run_closing import close_job_runs
 
 
 @dataclass(frozen=True)
@@ -28,16 +33,18 @@ class ReconcileReport:
     stale: tuple[int, ...]
     gave_up: tuple[int, ...]
     sent: tuple[int, ...]
+    runs_closed: dict[int, str] = field(default_factory=dict)  # run id -> the reason stored
 
     @property
     def changed(self) -> bool:
-        return bool(self.lost or self.stale or self.gave_up)
+        return bool(self.lost or self.stale or self.gave_up or self.runs_closed)
 
     def summary(self) -> str:
         return (
             f"queue {self.queue}: {len(self.lost)} lost job(s) re-sent {list(self.lost)}, "
             f"{len(self.stale)} stale running job(s) requeued {list(self.stale)}, "
-            f"{len(self.gave_up)} given up {list(self.gave_up)}; broker holds {self.in_broker} message(s)"
+            f"{len(self.gave_up)} given up {list(self.gave_up)}; broker holds {self.in_broker} message(s); "
+            f"{len(self.runs_closed)} run(s) closed as failed {list(self.runs_closed)}"
         )
 
 
@@ -57,10 +64,22 @@ def reconcile(settings: Settings | None = None, queue: str | None = None) -> Rec
         settings.job_max_attempts,
         uuid.uuid4,
     )
+    runs_closed: dict[int, str] = {}
+    for job_id in plan.gave_up:
+        job = jobs.get_job(settings.db_url, job_id)
+        reason = (job.error if job else None) or "gave up"
+        runs_closed.update(dict.fromkeys(close_job_runs(settings.db_url, job_id, reason), reason))
     sent = []
     for job_id, task_id in plan.to_send:
         send(job_id, task_id, queue, settings, plan.hard_limits.get(job_id))
         sent.append(job_id)
+    runs_closed.update(reconcile_runs(Store(settings.db_url, migrate=False)).closed)
     return ReconcileReport(
-        queue, len(ids), tuple(plan.lost), tuple(plan.stale), tuple(plan.gave_up), tuple(sent)
+        queue,
+        len(ids),
+        tuple(plan.lost),
+        tuple(plan.stale),
+        tuple(plan.gave_up),
+        tuple(sent),
+        runs_closed,
     )

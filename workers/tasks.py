@@ -11,6 +11,7 @@ from celery.exceptions import Reject
 from skipbench.settings import get_settings
 from workers import hooks  # noqa: F401  (worker signals)
 from workers.app import TASK_NAME, app
+from workers.run_closing import close_job_runs
 from workers.store_retry import StoreUnreachable
 
 log = logging.getLogger("skipbench.worker")
@@ -27,13 +28,11 @@ class JobTask(Task):
         settings = get_settings()
         job = jobs.get_job(settings.db_url, int(args[0]))
         hard = (job.hard_time_limit_s if job else None) or settings.job_hard_time_limit_s
-        jobs.finish(
-            settings.db_url,
-            int(args[0]),
-            task_id,
-            "failed",
-            error=f"time limit: killed at the hard limit of {hard:g} s",
-        )
+        error = f"time limit: killed at the hard limit of {hard:g} s"
+        if jobs.finish(settings.db_url, int(args[0]), task_id, "failed", error=error):
+            # before the child is terminated (billiard calls this first): its run ends with
+            # this reason, and the child's own last write (the run still running) is a no-op
+            close_job_runs(settings.db_url, int(args[0]), error, settings.store_retry_s)
 
 
 @app.task(name=TASK_NAME, bind=True, base=JobTask)

@@ -1,8 +1,9 @@
 """Test-only method and suites, imported by test workers through SKIPBENCH_PLUGINS.
 
 - ``test_oom``: a method whose apply raises the out-of-memory error torch raises on a GPU;
-- ``test_exit``: a method whose apply raises SystemExit or KeyboardInterrupt (after appending a
-  line to ``marker``, so a test counts executions);
+- ``test_exit``: a method whose apply raises SystemExit or KeyboardInterrupt, or ends its
+  process with ``os._exit`` (after appending a line to ``marker``, so a test counts
+  executions); once the file ``spare`` exists it leaves the model as it is;
 - ``sleepy`` / ``nap``: suites that append a line to ``marker`` each time they start (so a test
   counts executions), then wait until ``release`` exists or ``seconds`` pass, reporting progress.
 """
@@ -29,6 +30,7 @@ from harness.suites.base import (
 )
 from methods.base import ApplyContext, Method, MethodConfig, MethodOutcome
 from methods.registry import register_method
+from skipbench.errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,22 @@ class OomMethod(Method):
 
 @dataclass(frozen=True)
 class ExitConfig(MethodConfig):
-    kind: str = "system_exit"  # or keyboard_interrupt
+    kind: str = "system_exit"  # or keyboard_interrupt, os_exit
     marker: str = ""
+    spare: str = ""  # once this file exists, apply does nothing
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.kind not in ("system_exit", "keyboard_interrupt", "os_exit"):
+            raise InvalidInput(
+                f"kind {self.kind!r}; allowed: system_exit, keyboard_interrupt, os_exit"
+            )
 
 
 @register_method
 class ExitMethod(Method):
     name = "test_exit"
-    description = "test only: raises SystemExit(3) or KeyboardInterrupt inside apply"
+    description = "test only: raises SystemExit(3) or KeyboardInterrupt, or calls os._exit(3)"
     Config = ExitConfig
 
     def apply(self, model: Any, ctx: ApplyContext) -> MethodOutcome:
@@ -67,8 +77,12 @@ class ExitMethod(Method):
         if self.config.marker:
             with open(self.config.marker, "a") as fh:
                 fh.write(f"{os.getpid()}\n")
+        if self.config.spare and Path(self.config.spare).exists():
+            return MethodOutcome(model=model, details={})
         if self.config.kind == "keyboard_interrupt":
             raise KeyboardInterrupt
+        if self.config.kind == "os_exit":
+            os._exit(3)  # no handler, no finally: the process is simply gone
         raise SystemExit(3)
 
 

@@ -17,9 +17,12 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def test_per_job_time_limits_stop_only_the_stuck_jobs(service, tiny_dir):
+    from db.jobs import job_runs
     from harness.runner import SuiteSpec
 
     svc = service
+    # no periodic reconcile: the hard-limit kill itself must close the killed job's run
+    svc.extra_env["SKIPBENCH_RECONCILE_INTERVAL_S"] = "0"
     worker = svc.start_worker()
 
     def submit(suite: SuiteSpec, **limits: float):  # noqa: ANN202
@@ -41,6 +44,10 @@ def test_per_job_time_limits_stop_only_the_stuck_jobs(service, tiny_dir):
     killed = svc.wait_for(silent, timeout=240)
     assert killed.status == "failed" and killed.attempts == 1
     assert killed.error == "time limit: killed at the hard limit of 8 s"
+    (run,) = job_runs(svc.db_url, silent)  # its run is not left running
+    assert (run.status, run.error) == ("failed", killed.error) and killed.run_id == run.id
+    (run,) = job_runs(svc.db_url, reporting)
+    assert run.status == "failed" and run.error.startswith("JobTimeLimit: ran past its time")
     for job_id in (generous, default):
         assert svc.wait_for(job_id, timeout=240).status == "succeeded"
     settings = svc.settings()
