@@ -1,5 +1,8 @@
 """``skipbench leaderboard [--port N]``: serve the Streamlit leaderboard on the configured store.
 
+It reads through its own URL (``SKIPBENCH_LEADERBOARD_DATABASE_URL``, a read-only role) when
+one is set, else the store's; the line it prints names that URL, password masked.
+
 Streamlit is imported only by the process this command becomes (``python -m streamlit run``),
 never when the CLI starts.
 """
@@ -60,7 +63,9 @@ def leaderboard(
         "reported numbers, results/reported) from a fresh store under SkipBench's home",
     ),
 ) -> None:
-    """Serve the leaderboard (read-only) on the store at SKIPBENCH_DATABASE_URL."""
+    """Serve the leaderboard (read-only) at SKIPBENCH_LEADERBOARD_DATABASE_URL, else on the
+    store at SKIPBENCH_DATABASE_URL."""
+    from cli.common import console, masked
     from skipbench.settings import get_settings
 
     if not 1 <= port <= 65535:
@@ -72,21 +77,19 @@ def leaderboard(
         )
     if not port_is_free(host, port):
         raise InvalidInput(f"port {port} on {host} is already in use; pick another with --port")
+    settings = get_settings()
     env = dict(os.environ)
-    url = get_settings().db_url
+    url, whose = settings.leaderboard_db_url, "its own URL"
     if demo:
         from cli.demo_store import demo_store
 
-        url = demo_store(get_settings().home)
-        env["SKIPBENCH_DATABASE_URL"] = url
-    from cli.common import console
-
-    console.print(f"leaderboard on http://{host}:{port} reading {_redact(url)} (Ctrl+C stops it)")
+        url, whose = demo_store(settings.home), "the demo store"
+        # the app reads the leaderboard's URL first: both must name the demo store
+        env["SKIPBENCH_DATABASE_URL"] = env["SKIPBENCH_LEADERBOARD_DATABASE_URL"] = url
+    elif not settings.leaderboard_database_url:
+        whose = "the store's URL; SKIPBENCH_LEADERBOARD_DATABASE_URL gives it a read-only one"
+    console.print(
+        f"leaderboard on http://{host}:{port} reading {masked(url)} ({whose}; Ctrl+C stops it)"
+    )
     sys.stdout.flush()
     os.execve(sys.executable, streamlit_argv(port, host), env)
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
