@@ -9,6 +9,7 @@ RUN pip install "torch>=2.11,<2.14"
 
 COPY pyproject.toml README.md alembic.ini ./
 COPY skipbench ./skipbench
+COPY cli ./cli
 COPY harness ./harness
 COPY methods ./methods
 COPY db ./db

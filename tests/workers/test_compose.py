@@ -91,3 +91,35 @@ def test_env_example_names_settings_that_exist():
         if line.startswith("SKIPBENCH_") and "=" in line:
             name = line.split("=", 1)[0].removeprefix("SKIPBENCH_").lower()
             assert name in fields, f".env.example names unknown setting {line.split('=')[0]}"
+
+
+def test_dockerfile_copies_every_package_that_pip_installs():
+    """``pip install .`` in the image installs what was copied: each package pyproject names
+    (the CLI is the top-level ``cli`` package) must be there, and every copied path must exist."""
+    import tomllib
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = {
+        p.rstrip("*.") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    copies = [
+        line.split()[1:]
+        for line in (REPO / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+    ]
+    sources = {src for *srcs, _dest in copies for src in srcs}
+    assert packages <= sources, f"Dockerfile does not copy {sorted(packages - sources)}"
+    missing = [src for src in sources if not (REPO / src).exists()]
+    assert not missing, f"Dockerfile copies paths that do not exist: {missing}"
+
+
+def test_compose_sets_only_settings_that_exist():
+    from skipbench.settings import Settings
+
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    fields = set(Settings.model_fields)
+    for name, svc in compose["services"].items():
+        for key in svc.get("environment") or {}:
+            if key.startswith("SKIPBENCH_"):
+                setting = key.removeprefix("SKIPBENCH_").lower()
+                assert setting in fields, f"{name} sets unknown setting {key}"
