@@ -63,7 +63,7 @@ def killed_after_perplexity(spec: RunSpec, store: Store, monkeypatch) -> int:
         m.setattr(ZeroShotSuite, "run", killed)
         with pytest.raises(RuntimeError, match="killed"):
             execute(spec, store)
-    (run,) = [r for r in store.runs() if r.provenance["spec_key"] == spec.key()]
+    (run,) = [r for r in store.runs() if (r.provenance or {}).get("spec_key") == spec.key()]
     assert run.status == "failed" and store.completed_suites(run.id) == {"perplexity"}
     return run.id
 
