@@ -90,3 +90,40 @@ def test_queue_reconcile_closes_a_run_whose_process_is_gone(service, tiny_dir):
     assert closed == {str(run.id): reason}
     again = svc.cli("queue", "reconcile", "--json")  # closed once
     assert json.loads(again.stdout.strip().splitlines()[-1])["runs_closed"] == {}
+
+
+def test_reconcile_giving_up_a_stale_job_closes_its_run(service):
+    """A job whose heartbeat went stale at its last attempt is failed by reconcile; its run
+    (its process still alive, so only the give-up can close it) ends failed with the reason."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from db import jobs
+    from db.engine import session_scope
+    from db.models import Job, utcnow
+    from db.store import Store
+    from harness import process_identity
+    from workers.reconcile import reconcile
+
+    svc = service
+    settings = svc.settings()
+    job, _ = jobs.create_or_get(svc.db_url, f"stale-{svc.queue}", {"method": "dense"}, svc.queue)
+    for attempt in range(settings.job_max_attempts):
+        assert jobs.claim(svc.db_url, job.id, f"t{attempt}", "h", "0", 0, 99).ok
+    store = Store(svc.db_url)
+    alive = {"process": process_identity.this_process()}
+    run_id = store.create_run(
+        model_id="m", model_dtype="float32", method_name="dense", job_id=job.id, provenance=alive
+    )
+    with session_scope(svc.db_url) as s:
+        stale = utcnow() - timedelta(seconds=settings.heartbeat_stale_s + 60)
+        s.execute(update(Job).where(Job.id == job.id).values(heartbeat_at=stale))
+
+    report = reconcile(settings)
+    assert report.gave_up == (job.id,)
+    failed = svc.job(job.id)
+    assert failed.status == "failed" and failed.error.startswith("gave up after")
+    run = store.get_run(run_id)
+    assert (run.status, run.error) == ("failed", failed.error) and failed.run_id == run_id
+    assert report.runs_closed == {run_id: failed.error}
