@@ -57,6 +57,14 @@ def submit(
         float | None,
         typer.Option("--time-limit", help="seconds this job may run (default: the worker setting)"),
     ] = None,
+    gpus_per_job: Annotated[
+        int | None,
+        typer.Option(
+            "--gpus-per-job",
+            help="GPUs the model is spread over (default: estimated from its config and the "
+            "smallest GPU a worker reported)",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Queue an evaluation (same options as `run`) for the workers; same job twice = one job."""
@@ -74,13 +82,16 @@ def submit(
 
         prepare(spec)  # what needs no weights (a model path missing here may be on the workers)
     try:
-        result = service.submit(spec, queue=queue, force=force, time_limit_s=time_limit)
+        result = service.submit(
+            spec, queue=queue, force=force, time_limit_s=time_limit, gpus_per_job=gpus_per_job
+        )
     except BrokerUnavailable as exc:
         _broker_down(str(exc))
     job = result.job
     if result.created:
         console.print(
             f"job {job.id} queued on {job.queue!r} (key {job.key[:12]}, generation {job.generation})"
+            + (f"; needs {result.sizing}" if result.sizing else "")
         )
     else:
         console.print(
@@ -99,17 +110,32 @@ def worker(
     gpus: Annotated[
         str | None, typer.Option("--gpus", help="GPU indices, e.g. 0,1 (default: all)")
     ] = None,
+    gpu_groups: Annotated[
+        str | None,
+        typer.Option(
+            "--gpu-groups",
+            help="one worker per GPU group, e.g. 0+1,2+3: each job's model spread over its group",
+        ),
+    ] = None,
+    max_memory_per_gpu: Annotated[
+        str | None,
+        typer.Option("--max-memory-per-gpu", help="cap per GPU of a group worker, e.g. 70GiB"),
+    ] = None,
     cpu: Annotated[bool, typer.Option("--cpu", help="one worker on the CPU (no GPU)")] = False,
     queue: QueueOpt = None,
     loglevel: Annotated[str, typer.Option("--loglevel", help="debug, info, warning")] = "info",
 ) -> None:
-    """Serve jobs: one worker process per GPU (CUDA_VISIBLE_DEVICES pinned), one job at a time."""
+    """Serve jobs: one worker process per GPU or GPU group (CUDA_VISIBLE_DEVICES pinned), one
+    job at a time."""
     from skipbench.settings import get_settings
     from workers import launcher
 
-    devices = launcher.parse_devices(gpus, cpu)
-    procs = launcher.worker_processes(devices, queue or get_settings().queue, loglevel)
+    settings = get_settings()
+    procs = launcher.plan(
+        gpus, gpu_groups, cpu, queue or settings.queue, loglevel, max_memory_per_gpu
+    )
     err(f"starting {len(procs)} worker(s): {', '.join(p.label for p in procs)}")
+    err(launcher.announce(procs, settings.broker_url, max_memory_per_gpu))
     sys.exit(launcher.run(procs))
 
 
@@ -133,35 +159,43 @@ def status(
     from workers import service
     from workers.views import job_detail, jobs_table
 
-    url = get_settings().db_url
+    settings = get_settings()
+    url = settings.db_url
     _store_ready(url)
     if job_id is not None:
         if watch:
             _follow(job_id)
             return
         job = jobs.require_job(url, job_id)
+        waiting = service.waiting_reasons([job], settings.broker_url).get(job.id)
         if as_json:
-            print(json.dumps(service.job_summary(job), default=str))
+            print(json.dumps(service.job_summary(job, waiting), default=str))
         else:
-            console.print(job_detail(job, jobs.job_runs(url, job_id)))
+            console.print(job_detail(job, jobs.job_runs(url, job_id), waiting))
         return
     if as_json:
+        listed = jobs.list_jobs(url, queue, state, limit)
+        waiting_by_id = service.waiting_reasons(listed, settings.broker_url)
         print(
             json.dumps(
-                [service.job_summary(j) for j in jobs.list_jobs(url, queue, state, limit)],
-                default=str,
+                [service.job_summary(j, waiting_by_id.get(j.id)) for j in listed], default=str
             )
         )
         return
+
+    def table():  # noqa: ANN202 -> rich Table
+        listed = jobs.list_jobs(url, queue, state, limit)
+        return jobs_table(listed, service.waiting_reasons(listed, settings.broker_url))
+
     if not watch:
-        console.print(jobs_table(jobs.list_jobs(url, queue, state, limit)))
+        console.print(table())
         return
     from rich.live import Live
 
     with Live(jobs_table([]), console=console, refresh_per_second=2) as live:
         try:
             while True:
-                live.update(jobs_table(jobs.list_jobs(url, queue, state, limit)))
+                live.update(table())
                 time.sleep(1.0)
         except KeyboardInterrupt:
             pass

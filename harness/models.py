@@ -12,7 +12,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from harness import catalog, random_models
+from harness import catalog, placement, random_models
 from harness.model_spec import Device, DType, LoadedModel, ModelSpec, ResolvedSource
 from skipbench.errors import InvalidInput
 
@@ -119,7 +119,14 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     resolved = resolve_source(spec.source)
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
+    spread = placement.current()
+    spread = spread if spread is not None and spread.spread and device == "cuda" else None
     if resolved.kind == "random":
+        if spread is not None:  # built on the CPU, then dispatched by accelerate
+            lm = random_models.load_random(spec, resolved, "cpu", dtype)
+            lm.model = placement.dispatch(lm.model, spread, dtype)
+            lm.info["device"] = device
+            return lm
         return random_models.load_random(spec, resolved, device, dtype)
     kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
     location = resolved.location
@@ -130,6 +137,8 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         kwargs["revision"] = spec.revision
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+        if spread is not None:  # accelerate's balanced map over the group's first GPUs
+            kwargs.update(device_map="auto", max_memory=spread.max_memory())
         model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **kwargs)
     except unreadable_checkpoint_errors() as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -139,7 +148,8 @@ def load_model(spec: ModelSpec) -> LoadedModel:
             "a Hugging Face checkpoint (config.json with model_type, complete weight files) or "
             "a complete .gguf file"
         ) from exc
-    model.to(device)  # type: ignore[arg-type]  # transformers types its wrapped .to() oddly
+    if spread is None:
+        model.to(device)  # type: ignore[arg-type]  # transformers types its wrapped .to() oddly
     model.eval()
     layers = decoder_layers(model)  # fails clearly for unsupported architectures
     info = {

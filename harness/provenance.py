@@ -1,4 +1,4 @@
-"""What a result row needs to be reproducible: versions, git sha, device."""
+"""What a result row needs to be reproducible: versions, git sha, device(s) and device map."""
 
 from __future__ import annotations
 
@@ -58,10 +58,12 @@ def gpu_facts() -> dict[str, Any]:
 
     if not torch.cuda.is_available():
         return {}
+    count = torch.cuda.device_count()
     facts: dict[str, Any] = {
         "gpu": torch.cuda.get_device_name(0),
         "cuda": torch.version.cuda,
-        "gpu_count": torch.cuda.device_count(),
+        "gpu_count": count,
+        "gpus": [torch.cuda.get_device_name(i) for i in range(count)],  # every visible GPU
     }
     try:
         out = subprocess.run(
@@ -82,7 +84,19 @@ def gpu_facts() -> dict[str, Any]:
     return facts
 
 
-def collect(device: Any) -> dict[str, Any]:
+def placement_facts(model: Any) -> dict[str, Any]:
+    """Where a model spread over several devices lives: accelerate's device map (consecutive
+    modules on one device merged) and the devices it uses; empty for a model on one device."""
+    from harness import placement
+
+    mapping = placement.summary(model)
+    if not mapping:
+        return {}
+    return {"device_map": mapping, "devices": sorted(set(mapping.values()))}
+
+
+def collect(device: Any, model: Any = None) -> dict[str, Any]:
+    """Versions, host and device facts; with ``model``, also its device map if it has one."""
     import torch
 
     return {
@@ -96,4 +110,5 @@ def collect(device: Any) -> dict[str, Any]:
         "host": platform.node(),
         "device_name": device_name(device),
         **gpu_facts(),
+        **(placement_facts(model) if model is not None else {}),
     }

@@ -56,7 +56,7 @@ def new_record(
         seed=seed,
         device=provenance.device_name(lm.device),
         provenance={
-            **provenance.collect(lm.device),
+            **provenance.collect(lm.device, lm.model),
             **(extra_provenance or {}),
             "process": process_identity.this_process(),
         },

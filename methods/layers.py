@@ -71,6 +71,7 @@ def keep_layers(model: Any, keep: Sequence[int]) -> Any:
     for attr in path[:-1]:
         parent = getattr(parent, attr)
     setattr(parent, path[-1], nn.ModuleList(kept))
+    _renumber_device_map(model, ".".join(path), {old: new for new, old in enumerate(keep)})
     cfg = text_config(model)
     cfg.num_hidden_layers = len(kept)
     layer_types = getattr(cfg, "layer_types", None)
@@ -91,6 +92,22 @@ def remove_layers(model: Any, remove: Sequence[int]) -> Any:
         raise InvalidInput(f"cannot remove all {total} decoder layers")
     removed = set(remove)
     return keep_layers(model, [i for i in range(total) if i not in removed])
+
+
+def _renumber_device_map(model: Any, prefix: str, new_index: dict[int, int]) -> None:
+    """A model spread over devices by accelerate keeps each kept layer where it was (its hook
+    and weights go with the module); only ``hf_device_map``'s names follow the new indices."""
+    mapping = getattr(model, "hf_device_map", None)
+    if not mapping:
+        return
+    renamed: dict[str, Any] = {}
+    for name, device in mapping.items():
+        head, _, rest = name.removeprefix(prefix + ".").partition(".")
+        if not name.startswith(prefix + ".") or not head.isdigit():
+            renamed[name] = device
+        elif int(head) in new_index:
+            renamed[".".join(filter(None, (prefix, str(new_index[int(head)]), rest)))] = device
+    model.hf_device_map = renamed
 
 
 def _set_layer_idx(layer: Any, idx: int) -> None:

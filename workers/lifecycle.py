@@ -26,6 +26,7 @@ from db import jobs
 from db.engine import upgrade
 from skipbench.errors import InvalidInput
 from skipbench.settings import Settings
+from workers.job_placement import placed
 from workers.run_closing import close_job_runs, close_runs_of_this_process, stop_reason
 from workers.store_retry import JobStore, StoreUnreachable, is_unreachable, with_retries
 
@@ -224,7 +225,10 @@ def run_job(job_id: int, task_id: str, settings: Settings) -> Outcome:
     try:
         spec = RunSpec.from_dict(job.spec)
         store = JobStore(url, settings.store_retry_s)
-        with Heartbeat(url, job_id, task_id, settings.heartbeat_interval_s, limit) as beat:
+        with (
+            Heartbeat(url, job_id, task_id, settings.heartbeat_interval_s, limit) as beat,
+            placed(job.queue),  # a group worker spreads the model over its GPUs
+        ):
             record = execute(
                 spec, store, beat.progress, job_id=job_id, resume_run_id=claim.resume_run_id
             )

@@ -12,6 +12,9 @@ from db.models import Job
 from skipbench.errors import InvalidInput
 from skipbench.settings import Settings, get_settings
 from workers import broker
+from workers.gpu_groups import base_queue, queue_gpus, sized_queue
+from workers.job_sizing import size_job
+from workers.worker_registry import seen_workers, smallest_gpu_bytes, waiting_reason
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
 class Submitted:
     job: Job
     created: bool
+    sizing: str | None = None  # how many GPUs the job needs and why (workers.job_sizing)
 
 
 _apps: dict[tuple[str, str, str], Celery] = {}
@@ -112,8 +116,12 @@ def submit(
     settings: Settings | None = None,
     time_limit_s: float | None = None,
     hard_time_limit_s: float | None = None,
+    gpus_per_job: int | None = None,
 ) -> Submitted:
     """Store the job (or find it by key) and enqueue it if new.
+
+    A job that needs N > 1 GPUs (given, or estimated: ``workers.job_sizing``) goes to the
+    queue ``<queue>.gpusN``, which only workers of N or more GPUs serve.
 
     The job carries its own time limits (``time_limits``). The broker is checked first so
     that an unreachable one leaves no job behind; if it goes away between the check and the
@@ -123,6 +131,14 @@ def submit(
     queue = queue or settings.queue
     limits = time_limits(settings, time_limit_s, hard_time_limit_s)
     broker.ping(settings.broker_url)
+    sizing = size_job(
+        spec.model.source,
+        spec.model.dtype,
+        spec.model.device,
+        gpus_per_job,
+        smallest_gpu_bytes(seen_workers(settings.broker_url, queue)),
+    )
+    queue = sized_queue(queue, sizing.gpus)
     upgrade(settings.db_url)
     job, created = jobs.create_or_get(
         settings.db_url, spec.key(), spec.to_dict(), queue, force=force, limits=limits
@@ -130,7 +146,7 @@ def submit(
     if created:
         enqueue(job.id, queue, settings)
         job = jobs.require_job(settings.db_url, job.id)
-    return Submitted(job, created)
+    return Submitted(job, created, sizing.reason)
 
 
 def cancel(job_id: int, settings: Settings | None = None) -> tuple[str, Job]:
@@ -160,7 +176,23 @@ def retry(job_id: int, settings: Settings | None = None) -> Job:
     return jobs.require_job(settings.db_url, job.id)
 
 
-def job_summary(job: Job) -> dict[str, Any]:
+def waiting_reasons(jobs_: list[Job], broker_url: str) -> dict[int, str]:
+    """Queued jobs that no worker seen so far can take, with why (the registry is read only
+    when some queued job needs more than one GPU)."""
+    sized = [j for j in jobs_ if j.status == "queued" and queue_gpus(j.queue) > 1]
+    seen: dict[str, list] = {}
+    found = {}
+    for job in sized:
+        base = base_queue(job.queue)
+        if base not in seen:
+            seen[base] = seen_workers(broker_url, base)
+        reason = waiting_reason(job.queue, seen[base])
+        if reason:
+            found[job.id] = reason
+    return found
+
+
+def job_summary(job: Job, waiting: str | None = None) -> dict[str, Any]:
     """A job as JSON (status --json, submit --json)."""
     spec = job.spec or {}
     return {
@@ -169,6 +201,7 @@ def job_summary(job: Job) -> dict[str, Any]:
         "generation": job.generation,
         "status": job.status,
         "queue": job.queue,
+        "gpus": queue_gpus(job.queue),
         "model": (spec.get("model") or {}).get("source"),
         "method": spec.get("method"),
         "method_params": spec.get("method_params"),
@@ -184,4 +217,5 @@ def job_summary(job: Job) -> dict[str, Any]:
         "time_limits_s": {"soft": job.soft_time_limit_s, "hard": job.hard_time_limit_s},
         "run_id": job.run_id,
         "error": job.error,
+        "waiting": waiting,
     }

@@ -56,7 +56,9 @@ def _what(spec: dict[str, Any]) -> tuple[str, str, str]:
     return model, method, suites
 
 
-def jobs_table(jobs: list[Job]) -> Table:
+def jobs_table(jobs: list[Job], waiting: dict[int, str] | None = None) -> Table:
+    """``waiting``: job id -> why no worker seen so far can take it (``service.waiting_reasons``)."""
+    waiting = waiting or {}
     table = Table(title="SkipBench jobs")
     for name in (
         "job",
@@ -77,7 +79,8 @@ def jobs_table(jobs: list[Job]) -> Table:
         error = (job.error or "").splitlines()[0][:80] if job.error else ""
         table.add_row(
             str(job.id),
-            f"[{_STYLE.get(job.status, '')}]{job.status}[/]",
+            f"[{_STYLE.get(job.status, '')}]{job.status}[/]"
+            + (f"\n{waiting[job.id]}" if job.id in waiting else ""),
             model,
             method,
             suites,
@@ -91,7 +94,7 @@ def jobs_table(jobs: list[Job]) -> Table:
     return table
 
 
-def job_detail(job: Job, runs: list[Run]) -> Table:
+def job_detail(job: Job, runs: list[Run], waiting: str | None = None) -> Table:
     model, method, suites = _what(job.spec or {})
     table = Table(title=f"job {job.id}", show_header=False)
     table.add_column("field", style="bold")
@@ -103,6 +106,7 @@ def job_detail(job: Job, runs: list[Run]) -> Table:
         ("suites", suites),
         ("key", f"{job.key} (generation {job.generation})"),
         ("queue", job.queue),
+        *([("waiting", waiting)] if waiting else []),
         ("created", str(job.created_at)),
         ("started", str(job.started_at or "")),
         ("finished", str(job.finished_at or "")),

@@ -39,8 +39,17 @@ def make_selective(layer: Any, settings: Selective) -> Any:
     it. A bound method (not a closure) so that ``copy.deepcopy`` rebinds it to the copy.
     """
     layer.orthorank = settings
-    layer.forward = types.MethodType(_selective_method, layer)
+    selective = types.MethodType(_selective_method, layer)
+    if _has_device_hook(layer):  # accelerate moves the inputs to the layer's device, then calls it
+        layer._old_forward = selective
+    else:
+        layer.forward = selective
     return layer
+
+
+def _has_device_hook(layer: Any) -> bool:
+    """A layer of a model spread over devices by accelerate: its ``forward`` is the hook's."""
+    return hasattr(layer, "_hf_hook") and hasattr(layer, "_old_forward")
 
 
 def _selective_method(self: Any, hidden_states: Any, *args: Any, **kwargs: Any) -> Any:
@@ -50,7 +59,9 @@ def _selective_method(self: Any, hidden_states: Any, *args: Any, **kwargs: Any) 
 
 
 def make_dense(layer: Any) -> Any:
-    if "forward" in layer.__dict__:
+    if _has_device_hook(layer):
+        layer._old_forward = types.MethodType(type(layer).forward, layer)
+    elif "forward" in layer.__dict__:
         del layer.forward
     layer.__dict__.pop("orthorank", None)
     return layer

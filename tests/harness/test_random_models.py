@@ -11,6 +11,7 @@ from skipbench.errors import InvalidInput
 # Parameter counts published for each model (model cards / papers), independent of our code.
 PUBLISHED_PARAMS = {
     "llama-2-7b": 6_738_415_616,
+    "llama-2-70b": 68_976_648_192,
     "llama-3-8b": 8_030_261_248,
     "mistral-7b": 7_241_732_096,
     "qwen2.5-7b": 7_615_616_512,

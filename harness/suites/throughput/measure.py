@@ -9,7 +9,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.timing import TimingStats, is_cuda, measure, peak_memory_bytes, peak_memory_reset
+from harness.placement import cuda_devices
+from harness.timing import (
+    TimingStats,
+    is_cuda,
+    measure,
+    peak_memory_bytes,
+    peak_memory_reset,
+    synchronize,
+)
+
+
+def devices_in_use(models: dict[str, Any], device: Any) -> list[Any]:
+    """``device`` first, then every other CUDA device the models' weights live on (a model
+    spread over several GPUs by accelerate); just ``device`` for models on one device."""
+    import torch
+
+    main = torch.device(device)
+    if main.type == "cuda" and main.index is None:
+        main = torch.device("cuda", torch.cuda.current_device())
+    others = {d for m in models.values() for d in cuda_devices(m)} - {main}
+    return [main, *sorted(others, key=lambda d: d.index)]
+
+
+def synced(fn: Any, others: list[Any]) -> Any:
+    """``fn`` followed by a wait for ``others``: the timer's end event on the main device is
+    recorded only once every device has finished its share of the work."""
+    if not others:
+        return fn
+
+    def call() -> Any:
+        out = fn()
+        for dev in others:
+            synchronize(dev)
+        return out
+
+    return call
 
 
 def random_ids(batch: int, length: int, vocab: int, seed: int, device: Any) -> Any:
@@ -40,24 +75,33 @@ def measure_prefill(
 
 
 def alternate_rounds(
-    sides: dict[str, tuple[Any, ...]], device: Any, warmup: int, repeats: int, rounds: int
+    sides: dict[str, tuple[Any, ...]],
+    device: Any,
+    warmup: int,
+    repeats: int,
+    rounds: int,
+    devices: list[Any] | None = None,
 ) -> tuple[dict[str, list[TimingStats]], dict[str, int | None]]:
     """Time each side's callables in alternating rounds; samples pooled per side and callable.
 
     Each round warms every callable up and times ``ceil(repeats / rounds)`` calls of it, side
     after side, so slow drifts (clocks, temperature, other tenants) hit every side alike.
     Returns the pooled stats (in the order of each side's callables) and each side's peak
-    memory (None off CUDA).
+    memory (None off CUDA; summed over ``devices`` for a model spread over several GPUs, whose
+    callables must wait for those devices themselves: ``synced``).
     """
+    watched = devices or [device]
     per_round = -(-repeats // rounds)
     samples = {name: [[] for _ in fns] for name, fns in sides.items()}
     peaks: dict[str, int | None] = dict.fromkeys(sides)
     for _ in range(rounds):
         for name, fns in sides.items():
-            peak_memory_reset(device)
+            for dev in watched:
+                peak_memory_reset(dev)
             for pool, fn in zip(samples[name], fns, strict=True):
                 pool += measure(fn, device, warmup, per_round).samples_ms
-            peak = peak_memory_bytes(device)
+            found = [peak_memory_bytes(dev) for dev in watched]
+            peak = None if found[0] is None else sum(p or 0 for p in found)
             if peak is not None:
                 peaks[name] = max(peaks[name] or 0, peak)
     stats = {name: [TimingStats(tuple(p)) for p in pools] for name, pools in samples.items()}
@@ -78,9 +122,13 @@ def measure_prefill_sides(
     import torch
 
     ids = random_ids(batch, seq_len, _vocab(next(iter(models.values()))), seed, device)
+    devices = devices_in_use(models, device) if is_cuda(device) else [device]
     with torch.inference_mode():
-        fns = {name: (lambda m=m: prefill_forward(m, ids),) for name, m in models.items()}
-        pooled, peaks = alternate_rounds(fns, device, warmup, repeats, rounds)
+        fns = {
+            name: (synced(lambda m=m: prefill_forward(m, ids), devices[1:]),)
+            for name, m in models.items()
+        }
+        pooled, peaks = alternate_rounds(fns, device, warmup, repeats, rounds, devices)
     out = {}
     for name in models:
         stats = pooled[name][0]
@@ -233,20 +281,26 @@ def measure_decode_sides(
     import torch
 
     ids = random_ids(batch, prompt_len, _vocab(next(iter(models.values()))), seed, device)
-    use_graph = mode != "eager" and is_cuda(device)
-    compiled = mode == "graph" and is_cuda(device)
+    devices = devices_in_use(models, device) if is_cuda(device) else [device]
+    one_gpu = is_cuda(device) and len(devices) == 1  # a CUDA graph lives on one device
+    use_graph = mode != "eager" and one_gpu
+    compiled = mode == "graph" and one_gpu
+    others = devices[1:]
     fns: dict[str, tuple[Any, Any]] = {}
     for name, model in models.items():
         if mode == "eager":
             fns[name] = (
-                lambda m=model: eager_generate(m, ids, 1),
-                lambda m=model: eager_generate(m, ids, new_tokens),
+                synced(lambda m=model: eager_generate(m, ids, 1), others),
+                synced(lambda m=model: eager_generate(m, ids, new_tokens), others),
             )
         else:
             dec = StaticDecoder(model, batch, prompt_len, new_tokens, use_graph, compiled)
-            fns[name] = (lambda d=dec: d.generate(ids, 1), lambda d=dec: d.generate(ids))
+            fns[name] = (
+                synced(lambda d=dec: d.generate(ids, 1), others),
+                synced(lambda d=dec: d.generate(ids), others),
+            )
     with torch.inference_mode():
-        pooled, peaks = alternate_rounds(fns, device, max(warmup, 1), repeats, rounds)
+        pooled, peaks = alternate_rounds(fns, device, max(warmup, 1), repeats, rounds, devices)
     out = {}
     for name in models:
         ttft, total = pooled[name]
