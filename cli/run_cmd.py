@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -110,13 +110,13 @@ def results(
         by_run.setdefault(r.run_id, []).append(r)
     records = [run_to_dict(run, by_run.get(run.id, [])) for run in runs]
     if latest:  # the leaderboard's rows (db.evaluation): suites merged, newest value wins
-        from db.evaluation import merge_runs, pick_results
+        from db.evaluation import merge_runs
 
         found = [r for rs in by_run.values() for r in rs]
         ids = {run.id: run for run in runs}
         records = [
             {
-                **run_to_dict(ids[row.anchor], pick_results(row, found)),
+                **row_record(row, ids, found),
                 "merged_runs": row.run_ids,
                 # each merged suite's config, from the run that measured it
                 "suites": {s: (ids[i[0]].suites or {}).get(s) for s, i in row.sources.items()},
@@ -133,6 +133,29 @@ def results(
         )
     else:
         print_runs(records, title="SkipBench results")
+
+
+def row_record(row: Any, runs: dict[int, Any], results: list[Any]) -> dict[str, Any]:
+    """One leaderboard row as a run record: its picked results, and for a seed-pooled method
+    (``random``) one result per metric, the mean over seeds, with ``spread`` (sample sd) and
+    ``seed_values``, as the leaderboard shows it."""
+    from types import SimpleNamespace
+
+    from db.evaluation import pick_results, pool_seeds
+    from db.store import run_to_dict
+    from skipbench.records import RESULT_KEYS
+
+    picked = pick_results(row, results)
+    if not row.seeds:
+        return run_to_dict(runs[row.anchor], picked)
+    as_dicts = [{"run_id": r.run_id, **{k: getattr(r, k) for k in RESULT_KEYS}} for r in picked]
+    pooled = pool_seeds(row, as_dicts)
+    record = run_to_dict(runs[row.anchor], [SimpleNamespace(**p) for p in pooled])
+    for out, p in zip(record["results"], pooled, strict=True):
+        out["spread"] = p["spread"]
+        out["seed_values"] = p["seed_values"]
+    record["seeds"] = sorted({s for s in row.seeds.values() if s is not None})
+    return record
 
 
 def methods() -> None:
