@@ -51,7 +51,11 @@ def test_compose_services_follow_the_deployment_plan():
     assert services["migrate"]["command"] == ["skipbench", "db", "upgrade"]
     assert services["migrate"]["restart"] == "no"
     assert services["leaderboard"]["command"][:4] == ["skipbench", "leaderboard", "--port", "8501"]
-    workers = {name: s for name, s in services.items() if name.startswith("worker-gpu")}
+    workers = {
+        name: s
+        for name, s in services.items()
+        if name.startswith("worker-gpu") and not name.startswith("worker-gpus")
+    }
     assert len(workers) >= 2
     reserved = []
     for svc in workers.values():
@@ -123,3 +127,19 @@ def test_compose_sets_only_settings_that_exist():
             if key.startswith("SKIPBENCH_"):
                 setting = key.removeprefix("SKIPBENCH_").lower()
                 assert setting in fields, f"{name} sets unknown setting {key}"
+
+
+def test_compose_group_worker_owns_two_gpus_and_one_group_of_them():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    svc = compose["services"]["worker-gpus2-3"]
+    assert svc["command"] == ["skipbench", "worker", "--gpu-groups", "0+1"]
+    assert svc["environment"]["CUDA_VISIBLE_DEVICES"] == "0,1"  # the two GPUs it reserves
+    (device,) = svc["deploy"]["resources"]["reservations"]["devices"]
+    assert device["device_ids"] == ["2", "3"] and svc["profiles"] == ["gpu-group"]
+    singles = [
+        d
+        for name, s in compose["services"].items()
+        if name.startswith("worker-gpu") and name != "worker-gpus2-3"
+        for d in s["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"]
+    ]
+    assert not set(singles) & {"2", "3"}, "a GPU reserved by a single worker and the group"
