@@ -172,9 +172,11 @@ def test_graph_decoder_matches_eager_on_gpu():
 
 
 class _Recorder(torch.nn.Module):
-    """Wraps a model: logs each forward under ``name`` and sleeps ``delay`` seconds first."""
+    """Wraps a model: logs each forward under ``name`` and takes ``delay`` seconds first: on
+    ``clock`` (a fake ``perf_counter_ns`` the test installs) when given, so that the timings are
+    exact whatever else the machine is doing, else a real sleep."""
 
-    def __init__(self, inner, name, delay, log):
+    def __init__(self, inner, name, delay, log, clock=None):
         super().__init__()
         self.inner, self.config, self.tag, self.delay, self.log = (
             inner,
@@ -183,16 +185,25 @@ class _Recorder(torch.nn.Module):
             delay,
             log,
         )
+        self.clock = clock
 
     def forward(self, **kwargs):
         self.log.append(self.tag)
-        time.sleep(self.delay)
+        if self.clock is not None:
+            self.clock[0] += int(self.delay * 1e9)
+        else:
+            time.sleep(self.delay)
         return self.inner(**kwargs)
 
 
-def test_prefill_sides_alternate_rounds_and_speedup_follows_the_slow_side():
+def test_prefill_sides_alternate_rounds_and_speedup_follows_the_slow_side(monkeypatch):
+    import harness.timing
+
+    clock = [0]  # the timer reads only this fake clock, which only the forwards advance
+    monkeypatch.setattr(harness.timing, "time", SimpleNamespace(perf_counter_ns=lambda: clock[0]))
     model, log = tiny_model("llama", 2), []
-    dense, slow = _Recorder(model, "d", 0.0, log), _Recorder(model, "m", 0.03, log)
+    dense = _Recorder(model, "d", 0.001, log, clock)
+    slow = _Recorder(model, "m", 0.03, log, clock)
     recs = measure_prefill_sides({"dense": dense, "method": slow}, 1, 8, "cpu", 0, 4, rounds=2)
     assert "".join(log) == "ddmmddmm"  # two rounds, two timed calls per side each
     assert recs["dense"]["repeats"] == recs["method"]["repeats"] == 4
@@ -203,7 +214,7 @@ def test_prefill_sides_alternate_rounds_and_speedup_follows_the_slow_side():
     )
     out = ThroughputSuite(config).run(lm, SuiteContext(baseline=dense))
     speedup = next(r.value for r in out.results if r.metric == "speedup")
-    assert speedup < 0.5  # 30 ms of sleep against a tiny model's forward
+    assert abs(speedup - 1 / 30) < 1e-9  # 1 ms against 30 ms of (fake) time per forward
     off = ThroughputSuite(ThroughputConfig.from_params({**config.to_dict(), "baseline": False}))
     assert not off.wants_baseline()
     out = off.run(lm, SuiteContext(baseline=dense))
