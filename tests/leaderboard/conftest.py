@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,14 @@ def demo_store(tmp_path_factory) -> tuple[str, dict[str, int]]:
 
 
 @pytest.fixture(scope="session")
-def pg_demo_store(pg_url) -> tuple[str, dict[str, int]]:
-    """The same demo data in this session's PostgreSQL database."""
+def pg_demo_store() -> Iterator[tuple[str, dict[str, int]]]:
+    """The same demo data in a PostgreSQL database of its own (the session's shared one holds
+    other tests' runs and jobs, which these exact counts must not see)."""
     from leaderboard.seed import seed_demo
+    from tests.conftest import fresh_pg_database
 
-    return pg_url, seed_demo(pg_url)
+    with fresh_pg_database() as url:
+        yield url, seed_demo(url)
 
 
 @pytest.fixture

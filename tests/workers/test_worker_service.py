@@ -102,9 +102,17 @@ def test_submit_checks_locally_and_needs_a_broker(module_service, tiny_dir):
     svc = module_service
     bad = svc.cli("submit", "--model", str(tiny_dir), "--method", "shortgpt", "--sparsity", "1.5")
     assert bad.returncode == 2 and "sparsity=1.5" in bad.stderr
-    bad = svc.cli("submit", "--model", str(tiny_dir), "--time-limit", "0")
+    # the tiny model's window is 256 tokens: submit refuses the default seq_len of 2048 itself
+    window = ("--seq-len", "64")
+    ok = svc.cli("submit", "--model", str(tiny_dir), *window)
+    assert ok.returncode == 0, ok.stderr
+    bad = svc.cli("submit", "--model", str(tiny_dir))
+    assert bad.returncode == 2 and "seq_len=2048 exceeds" in bad.stderr
+    bad = svc.cli("submit", "--model", str(tiny_dir), *window, "--time-limit", "0")
     assert bad.returncode == 2 and "time limits soft=0 s" in bad.stderr
-    limited = svc.cli("submit", "--model", str(tiny_dir), "--seed", "99", "--time-limit", "900")
+    limited = svc.cli(
+        "submit", "--model", str(tiny_dir), *window, "--seed", "99", "--time-limit", "900"
+    )
     assert limited.returncode == 0, limited.stderr
     limited = svc.cli("status", "--json")
     assert limited.returncode == 0, limited.stderr
@@ -112,7 +120,7 @@ def test_submit_checks_locally_and_needs_a_broker(module_service, tiny_dir):
     assert newest["time_limits_s"] == {"soft": 900, "hard": 900 + 600}
     svc.extra_env["SKIPBENCH_BROKER_URL"] = "redis://127.0.0.1:1/0"
     try:
-        refused = svc.cli("submit", "--model", str(tiny_dir), "--seed", "7")
+        refused = svc.cli("submit", "--model", str(tiny_dir), *window, "--seed", "7")
     finally:
         del svc.extra_env["SKIPBENCH_BROKER_URL"]
     lines = refused.stderr.strip().splitlines()
