@@ -69,9 +69,17 @@ class CalibratedConfig(MethodConfig):
     calib_samples: int = 128
     calib_seq_len: int = 2048
     seed: int = 0
+    # ``pg19`` (ShortGPT's protocol) arrives as a list of per-book windows, not one tensor: only
+    # methods that say they read such lists accept it (not a field: the stored config is unchanged)
+    reads_window_lists: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.calib_dataset == "pg19" and not self.reads_window_lists:
+            raise InvalidInput(
+                "calib_dataset=pg19 is cut per book and this method reads one calibration "
+                "tensor; allowed here: c4, wikitext2 (pg19 only for shortgpt and llm-drop)"
+            )
         self.calibration_spec()  # validates the calibration fields
 
     def calibration_spec(self) -> CalibrationSpec:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from methods.base import ApplyContext, CalibratedConfig, LayerSkipConfig, Method, MethodOutcome
 from methods.layers import decoder_layers
@@ -29,6 +29,7 @@ class LLMDropConfig(CalibratedConfig, LayerSkipConfig):
     """``sparsity`` / ``num_layers`` count units of ``target``: attention sublayers, MLP
     sublayers, decoder layers, or (``joint``) all 2L sublayers."""
 
+    reads_window_lists: ClassVar[bool] = True  # calib_dataset=pg19 (ShortGPT's per-book windows)
     target: str = "attn"
 
     def __post_init__(self) -> None:

@@ -15,7 +15,7 @@ state the official code reads (docs/fidelity.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from methods.base import ApplyContext, CalibratedConfig, LayerSkipConfig, Method, MethodOutcome
 from methods.layers import decoder_layers, remove_with_details
@@ -26,6 +26,8 @@ from skipbench.errors import InvalidInput
 @dataclass(frozen=True)
 class ShortGPTConfig(CalibratedConfig, LayerSkipConfig):
     """sparsity / num_layers, then the calibration fields (in that order in the stored dict)."""
+
+    reads_window_lists: ClassVar[bool] = True  # calib_dataset=pg19, the official protocol
 
 
 def block_influence(x_in: Any, x_out: Any, nan_as: float | None = None) -> tuple[float, int]:

@@ -110,7 +110,7 @@ def test_bad_parameters_are_refused_in_one_line():
     for params, match in [
         ({"block_type": "mha"}, "block_type='mha' is not allowed; allowed: mix, attn, mlp"),
         ({"calib_unit": "tokens"}, "calib_unit='tokens' is not allowed"),
-        ({"calib_dataset": "pg19"}, "pg19 is ShortGPT's"),
+        ({"calib_dataset": "pg19"}, "calib_dataset=pg19 is cut per book"),
     ]:
         with pytest.raises(InvalidInput, match=match):
             BlockPrunerConfig.from_params(params).calibration_spec()

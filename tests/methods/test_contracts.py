@@ -191,3 +191,20 @@ def test_orthorank_modules_import_only_the_ones_below_them():
         assert used <= below, (name, used - below)
         if name != "dispatch":
             assert not used & kernels, (name, used & kernels)  # only the dispatch knows kernels
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["angular", "blockpruner", "orthorank", "shortened-llama", "sleb", "shortgpt", "llm-drop"],
+)
+def test_pg19_windows_only_for_methods_that_read_window_lists(name):
+    from methods.registry import get_method
+    from skipbench.errors import InvalidInput
+
+    config = get_method(name).Config
+    if name in ("shortgpt", "llm-drop"):
+        assert config.from_params({"calib_dataset": "pg19"}).calib_dataset == "pg19"
+        assert "reads_window_lists" not in config().to_dict()  # not a stored field
+    else:
+        with pytest.raises(InvalidInput, match="calib_dataset=pg19"):
+            config.from_params({"calib_dataset": "pg19"})
