@@ -154,6 +154,12 @@ class CalibrationDocuments:
 CALIBRATION_DATASETS = ("c4", "wikitext2", "pg19")
 
 
+def _wikitext2_train_rows() -> tuple[tuple[str, ...], str]:
+    """The WikiText-2 raw train rows (hub only) and their origin."""
+    ds = _hub_dataset("wikitext", "wikitext-2-raw-v1", split="train")
+    return tuple(ds["text"]), f"hub:wikitext/wikitext-2-raw-v1@{ds._fingerprint}"
+
+
 def calibration_documents(dataset: str, source: DataSource = "auto") -> CalibrationDocuments:
     """The documents (rows, books) behind ``calibration_text``, for protocols that draw whole ones.
 
@@ -190,13 +196,9 @@ def calibration_documents(dataset: str, source: DataSource = "auto") -> Calibrat
                 "--calib-source local; use calib_dataset=c4"
             )
         if dataset == "wikitext2":
-            ds = _hub_dataset("wikitext", "wikitext-2-raw-v1", split="train")
+            rows, origin = _wikitext2_train_rows()
             return CalibrationDocuments(
-                "wikitext2_train",
-                "WikiText-2 raw train rows",
-                tuple(ds["text"]),
-                "\n\n",
-                f"hub:wikitext/wikitext-2-raw-v1@{ds._fingerprint}",
+                "wikitext2_train", "WikiText-2 raw train rows", rows, "\n\n", origin
             )
         ds = _hub_dataset("emozilla/pg19", split="validation")
         return CalibrationDocuments(
@@ -217,35 +219,21 @@ def calibration_text(dataset: str, source: DataSource = "auto") -> TextData:
     ``c4``: C4 validation documents after the first 1,100 (local 2k subset: documents
     1,100-1,999), joined with ``\\n\\n``. ``wikitext2``: the WikiText-2 *train* split (hub only).
     """
-    if dataset == "c4":
-        rel = "c4/validation_2k.jsonl"
-        if _use_local(rel, source):
-            docs, path = _c4_local_docs()
-            return TextData(
-                "c4_calib",
-                f"C4 (2k-document subset) documents {C4_EVAL_DOCS}-{len(docs) - 1}, joined with \\n\\n",
-                "\n\n".join(docs[C4_EVAL_DOCS:]),
-                "local",
-                {rel: sha256_file(str(path))},
-            )
-        ds = _hub_dataset(
-            "allenai/c4", data_files={"train": "en/c4-train.00000-of-01024.json.gz"}, split="train"
-        )
+    if dataset == "c4":  # calibration_documents("c4"), joined with \n\n
+        docs = calibration_documents("c4", source)
+        joined = ", joined with \\n\\n" if docs.origin == "local" else ""
         return TextData(
-            "c4_calib",
-            "C4 en train shard 0 (first 5,000 documents)",
-            "\n\n".join(ds[:5000]["text"]),
-            f"hub:allenai/c4@{ds._fingerprint}",
+            docs.name, docs.label + joined, "\n\n".join(docs.docs), docs.origin, docs.files
         )
     if dataset == "wikitext2":
         if source == "local":
             raise InvalidInput("wikitext2 train is not available locally; use calib_dataset=c4")
-        ds = _hub_dataset("wikitext", "wikitext-2-raw-v1", split="train")
+        rows, origin = _wikitext2_train_rows()
         return TextData(
             "wikitext2_train",
             "WikiText-2 raw train, rows joined with \\n\\n",
-            "\n\n".join(ds["text"]),
-            f"hub:wikitext/wikitext-2-raw-v1@{ds._fingerprint}",
+            "\n\n".join(rows),
+            origin,
         )
     if dataset == "pg19":
         raise InvalidInput("calib_dataset=pg19 is cut per book; only shortgpt reads it")

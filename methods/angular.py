@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from methods.base import ApplyContext, CalibratedConfig, LayerSkipConfig, Method, MethodOutcome
-from methods.layers import decoder_layers, remove_with_details
+from methods.layers import decoder_layers, layer_input, layer_output, remove_with_details
 from methods.registry import register_method
 from skipbench.errors import InvalidInput
 
@@ -61,12 +61,12 @@ def angular_distances(
 
     def pre_hook(k: int):
         def hook(module: Any, args: tuple, kwargs: dict) -> None:
-            keep(k, args[0] if args else kwargs["hidden_states"])
+            keep(k, layer_input(args, kwargs))
 
         return hook
 
     def last_hook(module: Any, args: tuple, kwargs: dict, output: Any) -> None:
-        keep(total, output[0] if isinstance(output, tuple) else output)
+        keep(total, layer_output(output))
 
     handles = [
         layer.register_forward_pre_hook(pre_hook(k), with_kwargs=True)

@@ -104,15 +104,21 @@ class LayerSkipConfig(MethodConfig):
 
     def layers_to_skip(self, total: int) -> int:
         """n = ceil(sparsity x L) unless ``num_layers`` is given; always < L."""
+        return self.count_to_skip(total, "decoder layers")
+
+    def count_to_skip(self, total: int, unit: str) -> int:
+        """n = ceil(sparsity x total) unless ``num_layers`` is given; always < ``total``.
+
+        ``unit`` names what is counted in the error (``decoder layers``, ``mix blocks``, ...):
+        methods that skip sublayers count their own units with the same rule.
+        """
         n = (
             self.num_layers
             if self.num_layers is not None
             else math.ceil(self.sparsity * total - 1e-9)
         )
         if n >= total:
-            raise InvalidInput(
-                f"num_layers={n} must be smaller than the model's {total} decoder layers"
-            )
+            raise InvalidInput(f"num_layers={n} must be smaller than the model's {total} {unit}")
         return n
 
     def requested_sparsity(self, total: int) -> float:

@@ -28,8 +28,19 @@ from methods.base import (
 )
 from methods.layers import decoder_layers
 from methods.registry import register_method
-from methods.sleb import carried_round, unit_calibration_spec
-from methods.sublayers import KINDS, drop_sublayers, layer_without, sublayer_name
+from methods.sleb import (
+    calibration_batches,
+    carried_round,
+    progress_ticker,
+    unit_calibration_spec,
+)
+from methods.sublayers import (
+    KINDS,
+    CountsSublayerUnits,
+    drop_sublayers,
+    layer_without,
+    sublayer_name,
+)
 from skipbench.errors import InvalidInput
 
 BLOCK_TYPES = {"mix": KINDS, "attn": ("attn",), "mlp": ("mlp",)}
@@ -57,17 +68,8 @@ class BlockPrunerConfig(CalibratedConfig, LayerSkipConfig):
         return len(BLOCK_TYPES[self.block_type]) * num_layers
 
     def to_drop(self, num_layers: int) -> int:
-        total = self.units(num_layers)
-        n = (
-            self.num_layers
-            if self.num_layers is not None
-            else math.ceil(self.sparsity * total - 1e-9)
-        )
-        if n >= total:
-            raise InvalidInput(
-                f"num_layers={n} must be smaller than the model's {total} {self.block_type} blocks"
-            )
-        return n
+        """n = ceil(sparsity x units) unless ``num_layers`` is given; always < units."""
+        return self.count_to_skip(self.units(num_layers), f"{self.block_type} blocks")
 
 
 def block_search(
@@ -89,9 +91,7 @@ def block_search(
     total = len(layers)
     originals = list(layers)
     device = next(model.parameters()).device
-    batches = [
-        calibration[s : s + batch_size].to(device) for s in range(0, len(calibration), batch_size)
-    ]
+    batches = calibration_batches(calibration, batch_size, device)
     rank = {
         sublayer_name(k, i): r
         for r, (k, i) in enumerate((k, i) for k in kinds for i in range(total))
@@ -100,13 +100,7 @@ def block_search(
     order: list[str] = []
     losses: list[float] = []
     units = sum(len(rank) - r for r in range(n)) * len(batches)
-    step = {"done": 0}
-
-    def tick() -> None:
-        step["done"] += 1
-        if progress is not None:
-            progress("blockpruner: search", step["done"] / max(units, 1))
-
+    tick = progress_ticker(progress, "blockpruner: search", units)
     try:
         with torch.inference_mode():
             for _ in range(n):
@@ -130,20 +124,16 @@ def block_search(
 
 
 @register_method
-class BlockPruner(Method[BlockPrunerConfig]):
+class BlockPruner(CountsSublayerUnits, Method[BlockPrunerConfig]):
     name = "blockpruner"
     description = (
         "Iteratively remove the attention or MLP block whose removal gives the lowest "
         "calibration perplexity."
     )
 
-    def validate_for(self, num_layers: int) -> None:
-        self.config.to_drop(num_layers)
-
     def apply(self, model: Any, ctx: ApplyContext) -> MethodOutcome:
         config = self.config
-        total = len(decoder_layers(model))
-        n = config.to_drop(total)
+        total, n = self.units_to_drop(model)
         if n > 0 and ctx.calibration is None:
             raise InvalidInput("blockpruner needs calibration data")
         order: list[str] = []

@@ -48,6 +48,25 @@ def num_decoder_layers(model: Any) -> int:
     return len(decoder_layers(model))
 
 
+def layer_input(args: tuple, kwargs: dict) -> Any:
+    """The hidden states a decoder layer's forward (pre-)hook sees entering it."""
+    return args[0] if args else kwargs["hidden_states"]
+
+
+def layer_output(output: Any) -> Any:
+    """The hidden states in a decoder layer's output (a tuple in older transformers)."""
+    return output[0] if isinstance(output, tuple) else output
+
+
+def input_recorder(store: dict[int, Any], idx: int) -> Any:
+    """A ``with_kwargs`` forward pre-hook that keeps layer ``idx``'s input in ``store[idx]``."""
+
+    def hook(module: Any, args: tuple, kwargs: dict) -> None:
+        store[idx] = layer_input(args, kwargs)
+
+    return hook
+
+
 def text_config(model: Any) -> Any:
     """The config that describes the decoder stack (the text config of multimodal models)."""
     config = model.config

@@ -10,15 +10,20 @@ lower layer index.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from methods.base import ApplyContext, CalibratedConfig, LayerSkipConfig, Method, MethodOutcome
-from methods.layers import decoder_layers
+from methods.layers import decoder_layers, input_recorder, layer_output
 from methods.registry import register_method
-from methods.shortgpt import block_influence, calibration_windows
-from methods.sublayers import KINDS, drop_sublayers, mlp_input_module, sublayer_name
+from methods.shortgpt import block_influence, forward_windows
+from methods.sublayers import (
+    KINDS,
+    CountsSublayerUnits,
+    drop_sublayers,
+    mlp_input_module,
+    sublayer_name,
+)
 from skipbench.errors import InvalidInput
 
 TARGETS = ("attn", "mlp", "block", "joint")
@@ -44,17 +49,7 @@ class LLMDropConfig(CalibratedConfig, LayerSkipConfig):
 
     def to_drop(self, num_layers: int) -> int:
         """n = ceil(sparsity x units) unless ``num_layers`` is given; always < units."""
-        total = self.units(num_layers)
-        n = (
-            self.num_layers
-            if self.num_layers is not None
-            else math.ceil(self.sparsity * total - 1e-9)
-        )
-        if n >= total:
-            raise InvalidInput(
-                f"num_layers={n} must be smaller than the model's {total} {self.target} units"
-            )
-        return n
+        return self.count_to_skip(self.units(num_layers), f"{self.target} units")
 
     def requested(self, num_layers: int) -> float:
         total = self.units(num_layers)
@@ -69,20 +64,12 @@ def sublayer_similarities(
     One forward per calibration window; hooks read the state entering each layer (X), the
     state entering its MLP sublayer (X + attn) and the layer's output. Token-weighted means.
     """
-    import torch
-
     layers = decoder_layers(model)
     total = len(layers)
     sums = {k: [0.0] * total for k in ("attn", "mlp", "block")}
     counts = [0] * total
     entering: dict[int, Any] = {}
     middle: dict[int, Any] = {}
-
-    def on_layer_input(i: int):
-        def hook(module: Any, args: tuple, kwargs: dict) -> None:
-            entering[i] = args[0] if args else kwargs["hidden_states"]
-
-        return hook
 
     def on_mlp_input(i: int):
         def hook(module: Any, args: tuple) -> None:
@@ -92,7 +79,7 @@ def sublayer_similarities(
 
     def on_layer_output(i: int):
         def hook(module: Any, args: tuple, kwargs: dict, output: Any) -> None:
-            out = output[0] if isinstance(output, tuple) else output
+            out = layer_output(output)
             x, mid = entering.pop(i), middle.pop(i)
             for key, (a, b) in (("attn", (x, mid)), ("mlp", (mid, out)), ("block", (x, out))):
                 s, c = block_influence(a, b)
@@ -103,20 +90,12 @@ def sublayer_similarities(
 
     handles = []
     for i, layer in enumerate(layers):
-        handles.append(layer.register_forward_pre_hook(on_layer_input(i), with_kwargs=True))
+        handles.append(
+            layer.register_forward_pre_hook(input_recorder(entering, i), with_kwargs=True)
+        )
         handles.append(mlp_input_module(layer).register_forward_pre_hook(on_mlp_input(i)))
         handles.append(layer.register_forward_hook(on_layer_output(i), with_kwargs=True))
-    device = next(model.parameters()).device
-    windows = calibration_windows(calibration)
-    try:
-        with torch.inference_mode():
-            for n, ids in enumerate(windows):
-                model(input_ids=ids.to(device), use_cache=False)
-                if ctx:
-                    ctx.report("llm-drop: similarities", (n + 1) / len(windows))
-    finally:
-        for h in handles:
-            h.remove()
+    forward_windows(model, calibration, handles, ctx, "llm-drop: similarities")
     return {k: [s / c for s, c in zip(v, counts)] for k, v in sums.items()}
 
 
@@ -137,20 +116,16 @@ def drop_order(similarities: dict[str, list[float]], target: str, n: int) -> lis
 
 
 @register_method
-class LLMDrop(Method[LLMDropConfig]):
+class LLMDrop(CountsSublayerUnits, Method[LLMDropConfig]):
     name = "llm-drop"
     description = (
         "Drop the attention / MLP sublayers (or blocks) whose output is most similar to their "
         "input, cos(X, X + F(X)), in one shot; dropped attention keeps no KV cache."
     )
 
-    def validate_for(self, num_layers: int) -> None:
-        self.config.to_drop(num_layers)
-
     def apply(self, model: Any, ctx: ApplyContext) -> MethodOutcome:
         config = self.config
-        total = len(decoder_layers(model))
-        n = config.to_drop(total)
+        total, n = self.units_to_drop(model)
         if ctx.calibration is None:
             raise InvalidInput("llm-drop needs calibration data")
         sims = sublayer_similarities(model, ctx.calibration, ctx)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from methods.base import ApplyContext, CalibratedConfig, LayerSkipConfig, Method, MethodOutcome
-from methods.layers import decoder_layers, remove_with_details
+from methods.layers import decoder_layers, input_recorder, layer_output, remove_with_details
 from methods.registry import register_method
 from skipbench.errors import InvalidInput
 
@@ -65,23 +65,14 @@ def cosine_sums(
     model: Any, calibration: Any, ctx: ApplyContext | None = None, nan_as: float | None = None
 ) -> list[tuple[float, int]]:
     """Per layer: (sum over tokens of cos(x_in, x_out), token count)."""
-    import torch
-
     layers = decoder_layers(model)
     sums = [0.0] * len(layers)
     counts = [0] * len(layers)
     inputs: dict[int, Any] = {}
 
-    def pre_hook(idx: int):
-        def hook(module: Any, args: tuple, kwargs: dict) -> None:
-            inputs[idx] = args[0] if args else kwargs["hidden_states"]
-
-        return hook
-
     def post_hook(idx: int):
         def hook(module: Any, args: tuple, kwargs: dict, output: Any) -> None:
-            out = output[0] if isinstance(output, tuple) else output
-            s, c = block_influence(inputs.pop(idx), out, nan_as)
+            s, c = block_influence(inputs.pop(idx), layer_output(output), nan_as)
             sums[idx] += s
             counts[idx] += c
 
@@ -89,20 +80,30 @@ def cosine_sums(
 
     handles = []
     for i, layer in enumerate(layers):
-        handles.append(layer.register_forward_pre_hook(pre_hook(i), with_kwargs=True))
+        handles.append(layer.register_forward_pre_hook(input_recorder(inputs, i), with_kwargs=True))
         handles.append(layer.register_forward_hook(post_hook(i), with_kwargs=True))
+    forward_windows(model, calibration, handles, ctx, "shortgpt: block influence")
+    return list(zip(sums, counts))
+
+
+def forward_windows(
+    model: Any, calibration: Any, handles: list, ctx: ApplyContext | None, what: str
+) -> None:
+    """One forward per calibration window (one sample at a time), reporting ``what``; the
+    hook ``handles`` that collect the statistics are removed afterwards (also on errors)."""
+    import torch
+
     device = next(model.parameters()).device
     windows = calibration_windows(calibration)
     try:
         with torch.inference_mode():
-            for start, ids in enumerate(windows):  # one sample at a time
+            for start, ids in enumerate(windows):
                 model(input_ids=ids.to(device), use_cache=False)
                 if ctx:
-                    ctx.report("shortgpt: block influence", (start + 1) / len(windows))
+                    ctx.report(what, (start + 1) / len(windows))
     finally:
         for h in handles:
             h.remove()
-    return list(zip(sums, counts))
 
 
 @register_method

@@ -33,7 +33,7 @@ from methods.base import (
     MethodOutcome,
     ProgressFn,
 )
-from methods.layers import decoder_layers, remove_with_details
+from methods.layers import decoder_layers, layer_input, remove_with_details
 from methods.registry import register_method
 from skipbench.errors import InvalidInput
 
@@ -115,10 +115,6 @@ def _stand_in(idx: int, layer: Any, trial: TrialFn | None) -> Any:
     return StandIn()
 
 
-def _hidden_arg(args: tuple, kwargs: dict) -> Any:
-    return args[0] if args else kwargs["hidden_states"]
-
-
 def _with_hidden(args: tuple, kwargs: dict, hidden: Any) -> tuple[tuple, dict]:
     if args:
         return (hidden, *args[1:]), kwargs
@@ -132,6 +128,26 @@ def batch_nll(logits: Any, ids: Any) -> tuple[float, int]:
     flat = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
     target = ids[:, 1:].reshape(-1)
     return float(F.cross_entropy(flat, target, reduction="sum").double()), int(target.numel())
+
+
+def calibration_batches(calibration: Any, batch_size: int, device: Any) -> list:
+    """The ``[N, T]`` calibration ids as batches of ``batch_size`` rows on ``device``."""
+    return [
+        calibration[s : s + batch_size].to(device) for s in range(0, len(calibration), batch_size)
+    ]
+
+
+def progress_ticker(progress: ProgressFn | None, what: str, units: int) -> Callable[[], None]:
+    """A ``tick()`` for a search of ``units`` steps: each call reports ``what`` at done / units."""
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(what, done / max(units, 1))
+
+    return tick
 
 
 def sleb_search(
@@ -159,20 +175,12 @@ def sleb_search(
         raise InvalidInput(f"batch_size={batch_size} must be >= 1")
     originals = list(layers)
     device = next(model.parameters()).device
-    batches = [
-        calibration[s : s + batch_size].to(device) for s in range(0, len(calibration), batch_size)
-    ]
+    batches = calibration_batches(calibration, batch_size, device)
     remaining = list(range(total))
     order: list[int] = []
     losses: list[float] = []
     units = sum(len(remaining) - r - skip_first - skip_last for r in range(n)) * len(batches)
-    step = {"done": 0}
-
-    def tick() -> None:
-        step["done"] += 1
-        if progress is not None:
-            progress("sleb: search", step["done"] / max(units, 1))
-
+    tick = progress_ticker(progress, "sleb: search", units)
     try:
         with torch.inference_mode():
             for _ in range(n):
@@ -269,7 +277,7 @@ def _forward(
         return _with_hidden(args, kwargs, hidden)
 
     def stop(module: Any, args: tuple, kwargs: dict) -> None:
-        captured.append(_hidden_arg(args, kwargs))
+        captured.append(layer_input(args, kwargs))
         raise _Stop
 
     try:

@@ -132,6 +132,24 @@ def kv_bytes_per_token(attn: Any, dtype_size: int) -> int:
     return (attn.k_proj.out_features + attn.v_proj.out_features) * dtype_size
 
 
+class CountsSublayerUnits:
+    """Mixin listed before ``Method[...]`` when the config counts sublayer units, not layers.
+
+    Such a config has ``units(L)`` and ``to_drop(L)`` (LLM-Drop, BlockPruner); this checks and
+    counts with them where the base would use ``layers_to_skip``.
+    """
+
+    config: Any
+
+    def validate_for(self, num_layers: int) -> None:
+        self.config.to_drop(num_layers)
+
+    def units_to_drop(self, model: Any) -> tuple[int, int]:
+        """(the model's decoder layers L, the units to drop); ``InvalidInput`` if too many."""
+        total = len(decoder_layers(model))
+        return total, self.config.to_drop(total)
+
+
 def drop_sublayers(
     model: Any,
     removed: Sequence[str],

@@ -104,35 +104,33 @@ def announce(procs: list[WorkerProcess], broker_url: str, max_memory_per_gpu: st
     return f"registered {len(procs)} worker(s) in the broker's worker registry"
 
 
-def detect_gpus() -> list[str]:
+def query_gpus(fields: str, csv_format: str = "csv,noheader") -> str | None:
+    """``nvidia-smi --query-gpu=<fields>`` output; None without nvidia-smi or when it fails."""
     if shutil.which("nvidia-smi") is None:
-        return []
+        return None
     try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+        return subprocess.run(
+            ["nvidia-smi", f"--query-gpu={fields}", f"--format={csv_format}"],
             capture_output=True,
             text=True,
             timeout=30,
             check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def detect_gpus() -> list[str]:
+    out = query_gpus("index")
+    if out is None:
         return []
     return [line.strip() for line in out.splitlines() if line.strip().isdigit()]
 
 
 def gpu_memory_bytes() -> dict[str, int]:
     """Total memory of each GPU nvidia-smi lists, by index; empty without nvidia-smi."""
-    if shutil.which("nvidia-smi") is None:
-        return {}
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=index,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
+    out = query_gpus("index,memory.total", "csv,noheader,nounits")
+    if out is None:
         return {}
     found = {}
     for line in out.splitlines():

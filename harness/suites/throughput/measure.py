@@ -55,6 +55,15 @@ def random_ids(batch: int, length: int, vocab: int, seed: int, device: Any) -> A
     return torch.randint(3, vocab, (batch, length), generator=gen).to(device)
 
 
+def _shared_inputs(
+    models: dict[str, Any], batch: int, length: int, seed: int, device: Any
+) -> tuple[Any, list[Any]]:
+    """The ids every side runs on (seeded, from the first model's vocabulary) and the devices
+    to watch: ``devices_in_use`` on CUDA, else just ``device``."""
+    ids = random_ids(batch, length, _vocab(next(iter(models.values()))), seed, device)
+    return ids, devices_in_use(models, device) if is_cuda(device) else [device]
+
+
 def _vocab(model: Any) -> int:
     from methods.layers import text_config
 
@@ -121,8 +130,7 @@ def measure_prefill_sides(
     """Prefill records of several models on the same ids, timed by ``alternate_rounds``."""
     import torch
 
-    ids = random_ids(batch, seq_len, _vocab(next(iter(models.values()))), seed, device)
-    devices = devices_in_use(models, device) if is_cuda(device) else [device]
+    ids, devices = _shared_inputs(models, batch, seq_len, seed, device)
     with torch.inference_mode():
         fns = {
             name: (synced(lambda m=m: prefill_forward(m, ids), devices[1:]),)
@@ -280,8 +288,7 @@ def measure_decode_sides(
     first-token and full generations, warmed up at least once (a graph mode captures there)."""
     import torch
 
-    ids = random_ids(batch, prompt_len, _vocab(next(iter(models.values()))), seed, device)
-    devices = devices_in_use(models, device) if is_cuda(device) else [device]
+    ids, devices = _shared_inputs(models, batch, prompt_len, seed, device)
     one_gpu = is_cuda(device) and len(devices) == 1  # a CUDA graph lives on one device
     use_graph = mode != "eager" and one_gpu
     compiled = mode == "graph" and one_gpu
