@@ -103,8 +103,8 @@ def test_identical_tokens_are_fully_aligned_and_sink_change_zero_for_identity_la
 
 
 def test_cli_stores_a_dense_analysis_run(tiny_model_dir, shared_data_dir, monkeypatch, capsys):
-    from db.store import Store
     from cli.main import main
+    from db.store import Store
     from skipbench.settings import get_settings
 
     argv = [
