@@ -158,7 +158,7 @@ def execute(
         run = open_run(prepared, lm, store, job_id=job_id, resume_run_id=resume_run_id)
         with run.failed_on_error():
             calibration = calibrate(prepared, lm)
-            if run.resumed_from is not None:
+            if run.resumed_from is not None and run.record.id is not None:
                 recorded = (run.resumed_from.method_details or {}).get("calibration")
                 resume_check.check_calibration(run.record.id, recorded, calibration.record)
             baseline = apply(prepared, lm, run, calibration, progress)

@@ -20,7 +20,7 @@ import difflib
 import importlib
 from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from skipbench.errors import InvalidInput
 
@@ -114,7 +114,7 @@ class Registry(Generic[T]):
                 f"entry point {ep.name!r} of {self.group} loads {ep.value} named "
                 f"{getattr(obj, 'name', None)!r}; the entry's name must be the {self.kind}'s name"
             )
-        self.register(obj)
+        self.register(cast(T, obj))
 
     def _points(self) -> Iterable[EntryPoint]:
         return entry_points(group=self.group)
