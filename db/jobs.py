@@ -179,11 +179,19 @@ def claim(
         ):
             return Claim(False, "busy", job)
         if job.attempts >= max_attempts:
+            # one transaction, as cancel: nobody sees the job ended while its run still runs
+            now = utcnow()
             job.status = "failed"
-            job.finished_at = utcnow()
+            job.finished_at = now
             job.error = (
                 f"gave up after {job.attempts} attempts: the worker running this job was lost "
                 f"each time (last on {job.worker_host or '?'}, GPU {job.worker_gpu or '?'})"
+            )
+            job.run_id = job.run_id or _latest_run_id(s, job_id)
+            s.execute(
+                update(Run)
+                .where(Run.job_id == job_id, Run.status == "running")
+                .values(status="failed", finished_at=now, error=job.error)
             )
             return Claim(False, "gave_up", job)
         now = utcnow()
