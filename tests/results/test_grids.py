@@ -23,11 +23,15 @@ def _expected_cells(doc: dict) -> int:
     total = 0
     for method in doc["methods"]:
         name = method if isinstance(method, str) else method["name"]
-        own = set((method if isinstance(method, dict) else {}).get("sparsities", doc["sparsities"]))
+        mine = (method if isinstance(method, dict) else {}).get("sparsities")
         for suite in doc["suites"]:
-            total += (
-                1 if name == "dense" else len(own & set(suite.get("sparsities", doc["sparsities"])))
-            )
+            theirs = suite.get("sparsities")
+            if name == "dense":
+                total += 1
+            elif mine is not None and theirs is not None:
+                total += len(set(mine) & set(theirs))  # both give one: the values in both
+            else:  # the grid's list, replaced by whichever gives its own
+                total += len(mine if mine is not None else theirs or doc["sparsities"])
     return total * len(doc["models"])
 
 
