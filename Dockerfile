@@ -16,6 +16,9 @@ COPY db ./db
 COPY workers ./workers
 COPY leaderboard ./leaderboard
 RUN pip install .
+# what `skipbench leaderboard --demo` serves (the installed package has no source tree beside it)
+COPY results ./results
+ENV SKIPBENCH_RESULTS_DIR=/app/results
 
 # Celery refuses to be comfortable as root; the data folders belong to this user
 RUN useradd --create-home skipbench && mkdir -p /data/skipbench /shared \

@@ -9,20 +9,21 @@ import hashlib
 from pathlib import Path
 
 from skipbench.errors import InvalidInput
+from skipbench.settings import get_settings
 
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 
-
-def demo_inputs(results_dir: Path = RESULTS_DIR) -> tuple[list[Path], list[Path]]:
-    """(bundles, reported-number files), sorted by name."""
+def demo_inputs(results_dir: Path | None = None) -> tuple[list[Path], list[Path]]:
+    """(bundles, reported-number files) under ``results_dir`` (default: the setting), by name."""
+    results_dir = results_dir if results_dir is not None else get_settings().results_dir
     bundles = sorted(p for ext in ("*.json", "*.jsonl") for p in results_dir.glob(ext))
     reported = sorted((results_dir / "reported").glob("*.yaml"))
     return bundles, reported
 
 
-def demo_store(home: Path, results_dir: Path = RESULTS_DIR) -> str:
+def demo_store(home: Path, results_dir: Path | None = None) -> str:
     """The URL of a store holding exactly the committed results; rebuilt whenever they change
     (the file name carries a hash of their content), into a temporary file first."""
+    results_dir = results_dir if results_dir is not None else get_settings().results_dir
     bundles, reported = demo_inputs(results_dir)
     if not bundles and not reported:
         raise InvalidInput(

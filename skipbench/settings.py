@@ -30,6 +30,10 @@ class Settings(BaseSettings):
         default=_REPO_ROOT.parent / "shared",
         description="read-only folder with offline data sets (data/...) for tests, demo, offline runs",
     )
+    results_dir: Path = Field(
+        default=_REPO_ROOT / "results",
+        description="committed result bundles and reported numbers that `leaderboard --demo` serves",
+    )
     model_cache: Path | None = Field(
         default=None, description="where fetched models are saved; default <home>/models"
     )
@@ -95,7 +99,7 @@ class Settings(BaseSettings):
         default=False, description="never touch the Hugging Face hub; use shared_dir data only"
     )
 
-    @field_validator("home", "shared_dir", mode="after")
+    @field_validator("home", "shared_dir", "results_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()

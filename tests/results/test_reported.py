@@ -229,10 +229,13 @@ def test_board_keeps_reported_apart_unless_asked(tmp_path, monkeypatch):
 def test_demo_store_holds_the_committed_results_only(tmp_path):
     import json
 
-    from cli.demo_store import RESULTS_DIR, demo_inputs, demo_store
+    from cli.demo_store import demo_inputs, demo_store
+    from skipbench.settings import get_settings
 
+    repo_results = Path(__file__).resolve().parents[2] / "results"
+    assert get_settings().results_dir == repo_results  # the default: the source tree's results/
     bundles, files = demo_inputs()
-    assert bundles and files and all(b.parent == RESULTS_DIR for b in bundles)
+    assert bundles and files and all(b.parent == repo_results for b in bundles)
     url = demo_store(tmp_path)
     assert url == demo_store(tmp_path)  # same inputs: the same store, not rebuilt
     runs, results = _stored(url)
@@ -246,3 +249,29 @@ def test_demo_store_holds_the_committed_results_only(tmp_path):
     with create_engine(url).connect() as c:
         provenance = c.execute(text("select provenance from runs")).scalars().all()
     assert not any("synthetic_demo" in (p or "") for p in provenance)
+
+
+def test_demo_store_reads_the_results_dir_setting(tmp_path, monkeypatch):
+    """An installed package (the Docker image) has no source tree: SKIPBENCH_RESULTS_DIR says
+    where the shipped results are; an empty folder is refused in one line."""
+    import json
+    import shutil
+
+    from cli.demo_store import demo_inputs, demo_store
+    from skipbench.settings import reset_settings_cache
+
+    bundle = min((Path(__file__).resolve().parents[2] / "results").glob("*.json"))
+    elsewhere = tmp_path / "shipped"
+    elsewhere.mkdir()
+    shutil.copy(bundle, elsewhere / bundle.name)
+    monkeypatch.setenv("SKIPBENCH_RESULTS_DIR", str(elsewhere))
+    reset_settings_cache()
+    assert demo_inputs() == ([elsewhere / bundle.name], [])
+    runs, _ = _stored(demo_store(tmp_path / "home"))
+    assert len(runs) == json.loads(bundle.read_text())["run_count"]
+    monkeypatch.setenv("SKIPBENCH_RESULTS_DIR", str(tmp_path / "empty"))
+    reset_settings_cache()
+    with pytest.raises(InvalidInput, match="no result bundles or reported numbers under"):
+        demo_store(tmp_path / "home")
+    monkeypatch.delenv("SKIPBENCH_RESULTS_DIR")
+    reset_settings_cache()
