@@ -19,13 +19,27 @@ from sqlalchemy import select
 
 from db.engine import session_scope, upgrade
 from db.models import Artifact, Result, Run, utcnow
+from skipbench.errors import RunTakenOver
 from skipbench.records import ResultRow, RunRecord, run_to_dict
 
-__all__ = ["ResultRow", "Store", "SuiteAlreadyStored", "run_to_dict"]
+__all__ = ["ResultRow", "RunTakenOver", "Store", "SuiteAlreadyStored", "run_to_dict"]
 
 
 class SuiteAlreadyStored(RuntimeError):
     pass
+
+
+def check_owner(run: Run, process: dict[str, Any] | None) -> None:
+    """Refuse a write by ``process`` into ``run`` when the run records another process."""
+    if process is None:
+        return
+    recorded = (run.provenance or {}).get("process")
+    if recorded != process:
+        raise RunTakenOver(
+            f"run {run.id} now belongs to process {(recorded or {}).get('pid')} on "
+            f"{(recorded or {}).get('host')}; process {process.get('pid')} on "
+            f"{process.get('host')} stops without writing into it"
+        )
 
 
 class Store:
@@ -54,10 +68,26 @@ class Store:
             for key, value in fields.items():
                 setattr(run, key, value)
 
-    def finish_run(self, run_id: int, status: str, error: str | None = None, **fields: Any) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        error: str | None = None,
+        *,
+        process: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        """End the run; ``process``: only while the run still records it (``RunTakenOver``)."""
         if status not in ("succeeded", "failed"):
             raise ValueError(f"final status must be succeeded or failed, not {status!r}")
-        self.update_run(run_id, status=status, error=error, finished_at=utcnow(), **fields)
+        values = {"status": status, "error": error, "finished_at": utcnow(), **fields}
+        with session_scope(self.url) as s:
+            run = s.get(Run, run_id, with_for_update=True)
+            if run is None:
+                raise KeyError(f"no run {run_id}")
+            check_owner(run, process)
+            for key, value in values.items():
+                setattr(run, key, value)
 
     def close_run_failed(
         self, run_id: int, reason: str, *, process: dict[str, Any] | None = None
@@ -94,12 +124,16 @@ class Store:
         rows: Sequence[ResultRow | dict[str, Any]],
         artifacts: dict[str, Any] | None = None,
         data_files: dict[str, str] | None = None,
+        *,
+        process: dict[str, Any] | None = None,
     ) -> None:
-        """Store one suite's results and artifacts atomically (all or nothing)."""
+        """Store one suite's results and artifacts atomically (all or nothing); ``process``:
+        only while the run still records it (``RunTakenOver``)."""
         with session_scope(self.url) as s:
             run = s.get(Run, run_id, with_for_update=True)
             if run is None:
                 raise KeyError(f"no run {run_id}")
+            check_owner(run, process)
             already = s.scalar(
                 select(Result.id).where(Result.run_id == run_id, Result.suite == suite).limit(1)
             )

@@ -12,13 +12,13 @@ id), so that a run left ``running`` by a process that died can be found and clos
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from harness import process_identity, provenance, resume_check
 from harness.model_spec import LoadedModel
-from skipbench.errors import InvalidInput
+from skipbench.errors import InvalidInput, RunTakenOver
 from skipbench.records import ResultRow, RunRecord, run_to_dict
 
 if TYPE_CHECKING:
@@ -117,6 +117,12 @@ class RecordedRun:
             run.done = store.completed_suites(resume_run_id)
         return run
 
+    @property
+    def process(self) -> dict[str, Any] | None:
+        """The process this run records as running it; writes are refused once it records
+        another (``RunTakenOver``)."""
+        return (self.record.provenance or {}).get("process")
+
     def set_method_details(self, details: dict[str, Any]) -> None:
         self.record.method_details = details
         if self.store is not None and self.record.id is not None:
@@ -131,7 +137,9 @@ class RecordedRun:
     ) -> None:
         """Keep one suite's rows, artifacts and data files (one transaction in a store)."""
         if self.store is not None and self.record.id is not None:
-            self.store.add_suite_results(self.record.id, suite, rows, artifacts, data_files)
+            self.store.add_suite_results(
+                self.record.id, suite, rows, artifacts, data_files, process=self.process
+            )
         self.results.extend(rows)
         self.record.data_files.update(data_files)
 
@@ -140,14 +148,18 @@ class RecordedRun:
         """Any exception inside ends the run ``failed`` with the error, then propagates."""
         try:
             yield
+        except RunTakenOver:
+            raise  # the run is another process's now: nothing of ours goes into it
         except BaseException as exc:
-            self.finish("failed", error=f"{type(exc).__name__}: {exc}")
+            # resumed elsewhere meanwhile: its owner ends it; our error still propagates
+            with suppress(RunTakenOver):
+                self.finish("failed", error=f"{type(exc).__name__}: {exc}")
             raise
 
     def finish(self, status: str, error: str | None = None) -> None:
         self.record.status, self.record.error, self.record.finished_at = status, error, _now()
         if self.store is not None and self.record.id is not None:
-            self.store.finish_run(self.record.id, status, error=error)
+            self.store.finish_run(self.record.id, status, error=error, process=self.process)
 
     def succeed(self) -> dict[str, Any]:
         """End the run ``succeeded``; its JSON contract, read back from the store if any."""

@@ -17,7 +17,7 @@ from sqlalchemy import update
 
 from db.engine import session_scope
 from db.models import Run, utcnow
-from db.store import Store, SuiteAlreadyStored
+from db.store import Store, SuiteAlreadyStored, check_owner
 
 log = logging.getLogger("skipbench.worker")
 T = TypeVar("T")
@@ -67,12 +67,26 @@ class JobStore(Store):
     def update_run(self, run_id: int, **fields: Any) -> None:
         self._retry(f"run {run_id}: update", lambda: Store.update_run(self, run_id, **fields))
 
-    def finish_run(self, run_id: int, status: str, error: str | None = None, **fields: Any) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        error: str | None = None,
+        *,
+        process: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
         if status not in ("succeeded", "failed"):
             raise ValueError(f"final status must be succeeded or failed, not {status!r}")
         values = {"status": status, "error": error, "finished_at": utcnow(), **fields}
 
         def write() -> None:
+            with session_scope(self.url) as s:
+                run = s.get(Run, run_id)
+                if run is not None and run.status == "running":
+                    check_owner(run, process)
+            # one statement, as SQLite wants (no read lock held while it waits to write); a run
+            # that ended meanwhile (cancelled, given up) keeps that end
             with session_scope(self.url) as s:
                 s.execute(
                     update(Run).where(Run.id == run_id, Run.status == "running").values(**values)
@@ -87,13 +101,17 @@ class JobStore(Store):
         rows: Any,
         artifacts: dict[str, Any] | None = None,
         data_files: dict[str, str] | None = None,
+        *,
+        process: dict[str, Any] | None = None,
     ) -> None:
         tried = False
 
         def write() -> None:
             nonlocal tried
             try:
-                Store.add_suite_results(self, run_id, suite, rows, artifacts, data_files)
+                Store.add_suite_results(
+                    self, run_id, suite, rows, artifacts, data_files, process=process
+                )
             except SuiteAlreadyStored:
                 if tried:  # our own earlier try committed; only its answer was lost
                     return
