@@ -29,6 +29,13 @@ class SuiteAlreadyStored(RuntimeError):
     pass
 
 
+def final_values(status: str, error: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+    """The columns that end a run (``finish_run`` here and in ``workers.store_retry``)."""
+    if status not in ("succeeded", "failed"):
+        raise ValueError(f"final status must be succeeded or failed, not {status!r}")
+    return {"status": status, "error": error, "finished_at": utcnow(), **fields}
+
+
 def check_owner(run: Run, process: dict[str, Any] | None) -> None:
     """Refuse a write by ``process`` into ``run`` when the run records another process."""
     if process is None:
@@ -78,9 +85,7 @@ class Store:
         **fields: Any,
     ) -> None:
         """End the run; ``process``: only while the run still records it (``RunTakenOver``)."""
-        if status not in ("succeeded", "failed"):
-            raise ValueError(f"final status must be succeeded or failed, not {status!r}")
-        values = {"status": status, "error": error, "finished_at": utcnow(), **fields}
+        values = final_values(status, error, fields)
         with session_scope(self.url) as s:
             run = s.get(Run, run_id, with_for_update=True)
             if run is None:

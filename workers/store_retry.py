@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from sqlalchemy import update
 
 from db.engine import session_scope
-from db.models import Run, utcnow
-from db.store import Store, SuiteAlreadyStored, check_owner
+from db.models import Run
+from db.store import Store, SuiteAlreadyStored, check_owner, final_values
 
 log = logging.getLogger("skipbench.worker")
 T = TypeVar("T")
@@ -76,9 +76,7 @@ class JobStore(Store):
         process: dict[str, Any] | None = None,
         **fields: Any,
     ) -> None:
-        if status not in ("succeeded", "failed"):
-            raise ValueError(f"final status must be succeeded or failed, not {status!r}")
-        values = {"status": status, "error": error, "finished_at": utcnow(), **fields}
+        values = final_values(status, error, fields)
 
         def write() -> None:
             with session_scope(self.url) as s:
