@@ -1,10 +1,16 @@
 """Where an OrthoRank selective layer spends its time, against a dense layer (GPU).
 
 For one decoder layer of a random-weight model (real hidden states captured at its input):
-times the dense forward, the reference selective forward (``methods.orthorank.reference``) and the
-FlexAttention variant (``methods.orthorank.flex``) at each ``--shapes`` B x T; compares their
-time with the FLOP ratio (the ideal); checks both selective outputs against a float32
-computation of the same layer; and prints the top CUDA kernels of each from torch.profiler.
+times the dense forward (eager, and ``torch.compile``d as the throughput suite's ``compiled``
+mode runs it), the reference selective forward (``methods.orthorank.reference``), the
+FlexAttention variant (``methods.orthorank.flex``, plain and ``fused=True``) and the two compiled
+regions of ``kernel=fused`` (``methods.orthorank.fused``, what ``kernel=auto`` runs on CUDA) at
+each ``--shapes`` B x T; compares each time with the FLOP ratio (the ideal, against the eager and
+the compiled dense layer); checks the selective outputs against a float32 computation of the
+same layer; and with ``--profile`` prints the top CUDA kernels of each from torch.profiler with
+the summed kernel time per call (wall minus kernel time is launch gaps and host waits).
+
+    python benchmarks/profile_orthorank.py --shapes 1x2048,32x2048 --profile --out prof.json
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ def layer_inputs(model: Any, layer_idx: int, ids: Any) -> tuple[Any, dict[str, A
     return got["h"], got["kw"]
 
 
-def top_kernels(fn: Any, rows: int = 14) -> str:
+def top_kernels(fn: Any, rows: int = 16, calls: int = 3) -> tuple[str, float, int]:
+    """(the profiler's table, summed CUDA kernel time per call in ms, kernels per call)."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -56,12 +63,63 @@ def top_kernels(fn: Any, rows: int = 14) -> str:
         fn()
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
-        for _ in range(3):
+        for _ in range(calls):
             fn()
         torch.cuda.synchronize()
-    return prof.key_averages().table(
-        sort_by="cuda_time_total", row_limit=rows, max_name_column_width=60
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    kernel_ms = sum(e.device_time for e in kernels) / 1e3 / calls
+    table = prof.key_averages().table(
+        sort_by="cuda_time_total", row_limit=rows, max_name_column_width=70
     )
+    return table, kernel_ms, len(kernels) // calls
+
+
+def parse_options(text: str) -> dict[str, dict[str, int]]:
+    """``"BLOCK_M=64,BLOCK_N=64;BLOCK_M=64"`` -> named FlexAttention kernel-option sets."""
+    sets: dict[str, dict[str, int]] = {}
+    for item in filter(None, text.split(";")):
+        opts = {k: int(v) for k, v in (kv.split("=") for kv in item.split(","))}
+        sets[item] = opts
+    return sets
+
+
+def topk_in_order(key: Any, k: int) -> Any:
+    """The selection the fused region used before ``smallest_in_order``: top-k, then a sort."""
+    return key.topk(k, dim=1, largest=False, sorted=False).indices.sort(dim=1).values
+
+
+def fused_alternatives(layer: Any, settings: Any, h: Any, kw: dict, dev: str, args: Any) -> dict:
+    """Time ``kernel=fused`` with the old top-k selection and under each FlexAttention option set
+    (each recompiles its two regions); the module defaults are restored afterwards."""
+    import torch
+
+    from methods.orthorank import fused
+    from methods.orthorank.ops import clear_compiled
+
+    def timed() -> float:
+        torch._dynamo.reset()
+        clear_compiled()
+        fn = lambda: fused.fused_forward(layer, settings, h, **kw)  # noqa: E731
+        measure(fn, dev, 3, 10)
+        return measure(fn, dev, 1, 20).median_ms
+
+    saved = (fused.smallest_in_order, dict(fused.FLEX_KERNEL_OPTIONS))
+    out: dict[str, float] = {}
+    try:
+        fused.smallest_in_order = topk_in_order
+        out["topk_selection"] = timed()
+        fused.smallest_in_order = saved[0]
+        for name, opts in {"flex_defaults": {}, **parse_options(args.flex_options)}.items():
+            fused.FLEX_KERNEL_OPTIONS.clear()
+            fused.FLEX_KERNEL_OPTIONS.update(opts)
+            out[name] = timed()
+    finally:
+        fused.smallest_in_order = saved[0]
+        fused.FLEX_KERNEL_OPTIONS.clear()
+        fused.FLEX_KERNEL_OPTIONS.update(saved[1])
+        torch._dynamo.reset()
+        clear_compiled()
+    return out
 
 
 def rel(a: Any, b: Any) -> float:
@@ -73,6 +131,7 @@ def main() -> None:
 
     from methods.orthorank.flex import flex_covers, flex_forward
     from methods.orthorank.flops import layer_flops
+    from methods.orthorank.fused import fused_covers, fused_forward
     from methods.orthorank.reference import reference_forward as selective_forward
     from methods.orthorank.selection import Selective, keep_count
 
@@ -86,6 +145,12 @@ def main() -> None:
         "--profile", action="store_true", help="print the top CUDA kernels of each variant"
     )
     ap.add_argument("--tiny", action="store_true", help="CPU smoke run on a shrunken config")
+    ap.add_argument(
+        "--flex-options",
+        default=None,
+        help="also time kernel=fused with the old top-k selection and under these FlexAttention "
+        "kernel-option sets, e.g. 'BLOCK_M=64,BLOCK_N=64;BLOCK_M=64,BLOCK_N=128' (GPU)",
+    )
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -105,6 +170,11 @@ def main() -> None:
     settings = Selective(keep_ratio=args.keep_ratio)
     dense_fwd = type(layer).forward
     layer32 = copy.deepcopy(layer).float()
+    compiled_layer = copy.deepcopy(layer)  # the throughput suite's compiled mode, for one layer
+    if dev == "cuda":
+        compiled_layer.compile(dynamic=False)
+    assert fused_covers(layer, settings), "the layer is not one the fused kernel covers"
+    selective = ("reference", "flex", "flex_fused", "fused")
     report: dict[str, Any] = {"layer": args.layer, "keep_ratio": args.keep_ratio, "shapes": {}}
     with torch.inference_mode():
         for shape in args.shapes.split(","):
@@ -113,9 +183,11 @@ def main() -> None:
             assert flex_covers(layer, settings, h, kw), "the layer inputs are off the fast path"
             fns = {
                 "dense": lambda h=h, kw=kw: dense_fwd(layer, h, **kw),
+                "dense_compiled": lambda h=h, kw=kw: compiled_layer(h, **kw),
                 "reference": lambda h=h, kw=kw: selective_forward(layer, settings, h, **kw),
                 "flex": lambda h=h, kw=kw: flex_forward(layer, settings, h, **kw),
-                "fused": lambda h=h, kw=kw: flex_forward(layer, settings, h, fused=True, **kw),
+                "flex_fused": lambda h=h, kw=kw: flex_forward(layer, settings, h, fused=True, **kw),
+                "fused": lambda h=h, kw=kw: fused_forward(layer, settings, h, **kw),
             }
             times = {k: measure(f, dev, 3, 20).median_ms for k, f in fns.items()}
             times = {
@@ -124,29 +196,43 @@ def main() -> None:
             k = keep_count(args.keep_ratio, t)
             ratio = layer_flops(config, t, k) / layer_flops(config, t)
             ideal = times["dense"] * ratio
+            ideal_compiled = times["dense_compiled"] * ratio
             kw32 = {
                 **kw,
                 "position_embeddings": tuple(x.float() for x in kw["position_embeddings"]),
             }
             exact = selective_forward(layer32, settings, h.float(), **kw32)
-            outs = {k: fns[k]() for k in ("reference", "flex", "fused")}
+            outs = {k: fns[k]() for k in selective}
             entry = {
                 "ms": times,
                 "flop_ratio": ratio,
                 "ideal_selective_ms": ideal,
-                "of_ideal": {k: ideal / times[k] for k in ("reference", "flex", "fused")},
+                "ideal_selective_ms_compiled": ideal_compiled,
+                "of_ideal": {k: ideal / times[k] for k in selective},
+                "of_ideal_compiled": {k: ideal_compiled / times[k] for k in selective},
                 "rel_err_vs_fp32": {k: rel(v, exact) for k, v in outs.items()},
-                "rel_err_vs_reference": {
-                    k: rel(outs[k], outs["reference"]) for k in ("flex", "fused")
-                },
+                "rel_err_vs_reference": {k: rel(outs[k], outs["reference"]) for k in selective[1:]},
             }
             report["shapes"][shape] = entry
             print(f"== {shape}: " + json.dumps(entry), flush=True)
             if dev == "cuda" and args.profile:
+                kernel_ms = {}
                 for name, fn in fns.items():
-                    table = top_kernels(fn)
+                    table, kernel_ms[name], count = top_kernels(fn)
                     report["shapes"][shape][f"profile_{name}"] = table
-                    print(f"--- {shape} {name}\n{table}", flush=True)
+                    print(
+                        f"--- {shape} {name}: {kernel_ms[name]:.3f} ms of kernels in {count}"
+                        f" launches, {times[name]:.3f} ms wall\n{table}",
+                        flush=True,
+                    )
+                entry["kernel_ms"] = kernel_ms
+        if dev == "cuda" and args.flex_options is not None:
+            for shape in args.shapes.split(","):
+                b, t = (int(x) for x in shape.split("x"))
+                h, kw = layer_inputs(model, args.layer, random_ids(b, t, config.vocab_size, 0, dev))
+                alt = fused_alternatives(layer, settings, h, kw, dev, args)
+                report["shapes"][shape]["fused_alternatives_ms"] = alt
+                print(f"== {shape} fused alternatives: " + json.dumps(alt), flush=True)
     from harness import provenance
 
     report["provenance"] = provenance.collect(dev)

@@ -29,7 +29,19 @@ import torch
 
 from methods.orthorank.block_mask import BLOCK, assemble_block_mask, block_indices
 from methods.orthorank.ops import compiled, fusable_tail, rms_norm, rope, rope_rows, silu_mul
-from methods.orthorank.selection import SINK_KEY, Selective, keep_count, orthogonality_key
+from methods.orthorank.selection import (
+    SINK_KEY,
+    Selective,
+    keep_count,
+    orthogonality_key,
+    smallest_in_order,
+)
+
+
+# Triton options of the FlexAttention kernel in region 2 (empty: FlexAttention's defaults). The
+# block mask's blocks stay 128 x 128; a smaller BLOCK_M splits each into more programs.
+# ``benchmarks/profile_orthorank.py --flex-options`` times alternatives.
+FLEX_KERNEL_OPTIONS: dict[str, Any] = {}
 
 
 def select_and_project(
@@ -48,7 +60,10 @@ def select_and_project(
     x = rms_norm(h, w["in_norm"], w["in_eps"])
     sink = torch.zeros(bsz, dtype=torch.long, device=h.device)  # no padding: token 0
     key = orthogonality_key(x, sink, reverse).scatter(1, sink[:, None], SINK_KEY)
-    idx = key.topk(keep, dim=1, largest=False, sorted=False).indices.sort(dim=1).values
+    if h.is_cuda:  # compiled: fused reductions instead of a top-k and a sort
+        idx = smallest_in_order(key, keep)
+    else:  # eager: the reference's top-k (the comparisons would be materialised)
+        idx = key.topk(keep, dim=1, largest=False, sorted=False).indices.sort(dim=1).values
     gather_idx = idx[..., None].expand(-1, -1, dim)
     h_sel, x_sel = h.gather(1, gather_idx), x.gather(1, gather_idx)
     lin = torch.nn.functional.linear
@@ -80,7 +95,10 @@ def attend_and_finish(
     k = torch.nn.functional.pad(k, (0, 0, 0, kv_pad - k.shape[2]))
     v = torch.nn.functional.pad(v, (0, 0, 0, kv_pad - v.shape[2]))
     gqa = k.shape[1] != heads
-    out = flex_attention(q, k, v, block_mask=mask, scale=scaling, enable_gqa=gqa)
+    options = FLEX_KERNEL_OPTIONS or None
+    out = flex_attention(
+        q, k, v, block_mask=mask, scale=scaling, enable_gqa=gqa, kernel_options=options
+    )
     out = out[:, :, :n_sel].transpose(1, 2).reshape(bsz, n_sel, heads * head_dim)
     lin = torch.nn.functional.linear
     mid = h_sel + lin(out, w["o"], w["o_bias"])

@@ -91,3 +91,24 @@ def orthogonality_key(x: torch.Tensor, sink: torch.Tensor, reverse: bool = False
     dot = torch.bmm(x, x_sink.transpose(1, 2)).squeeze(-1).float()
     key = dot.abs_() / torch.linalg.vector_norm(x, dim=-1, dtype=torch.float32).clamp_min_(1e-30)
     return key.neg_() if reverse else key
+
+
+def smallest_in_order(key: torch.Tensor, k: int) -> torch.Tensor:
+    """Ascending indices ``[B, k]`` of the ``k`` smallest keys of each row, without a sort.
+
+    The same set as ``key.topk(k, largest=False)`` (ties go to the lower index), found with
+    comparisons and sums only, so that inside a compiled region they become two or three fused
+    reductions instead of a top-k and a sort (which on CUDA are launch-bound kernels of a single
+    block per row: about 47 us per layer at 1 x 2048 on an H200). Token i is chosen when fewer
+    than ``k`` keys come before it in (key, index) order; slot s holds the position of the
+    (s+1)-th chosen token, which is the number of positions whose running count of chosen tokens
+    is at most s. Materialises ``[B, T, T]`` comparisons when run eagerly: the compiled path only.
+    """
+    bsz, tokens = key.shape
+    pos = torch.arange(tokens, device=key.device)
+    other, mine = key[:, None, :], key[:, :, None]  # [B, 1, T] against [B, T, 1]
+    before = (other < mine) | ((other == mine) & (pos[None, None, :] < pos[None, :, None]))
+    chosen = before.sum(-1) < k  # [B, T]: exactly k per row
+    running = chosen.cumsum(1)  # [B, T], non-decreasing, ends at k
+    slots = torch.arange(k, device=key.device)
+    return (running[:, None, :] <= slots[None, :, None]).sum(-1)  # [B, k], ascending

@@ -184,6 +184,7 @@ class StaticDecoder:
         new_tokens: int,
         use_graph: bool,
         compile: bool = False,
+        compile_options: dict[str, Any] | None = None,
     ) -> None:
         import torch
         from transformers import StaticCache
@@ -197,7 +198,11 @@ class StaticDecoder:
         self.step_idx = torch.zeros(1, dtype=torch.long, device=device)
         self.graph: Any = None
         self.use_graph = use_graph
-        self.step_fn = torch.compile(self._step, dynamic=False) if compile else self._step
+        self.step_fn = (
+            torch.compile(self._step, dynamic=False, options=compile_options)
+            if compile
+            else self._step
+        )
 
     def _rewind(self) -> None:
         """Mark the cache empty without rewriting it (positions are overwritten before use)."""
