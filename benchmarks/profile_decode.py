@@ -9,7 +9,7 @@ attention, Triton elementwise, other) from torch.profiler, what is left (launch 
 graph), and how many of the greedy tokens agree with the first variant's.
 
     python benchmarks/profile_decode.py --model config:llama-2-7b --batch 1 --prompt 512 \
-        --variants default,freezing --out decode-profile.json
+        --variants default,fused --out decode-profile.json
 """
 
 from __future__ import annotations
@@ -23,17 +23,21 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import random_models  # noqa: E402
+from harness.suites.throughput.fused_projections import extra_bytes, fuse_projections  # noqa: E402
 from harness.suites.throughput.ideal import bytes_read_per_token  # noqa: E402
 from harness.suites.throughput.measure import StaticDecoder, random_ids  # noqa: E402
 from harness.timing import measure  # noqa: E402
 
-# Inductor options per variant. ``freezing`` folds the weights into the graph as constants,
-# which lets Inductor concatenate the GEMMs that share an input (Q, K, V; gate, up) into one.
-VARIANTS: dict[str, dict[str, Any]] = {
-    "default": {},
-    "freezing": {"freezing": True},
-    "cdt": {"coordinate_descent_tuning": True},
-    "freezing_cdt": {"freezing": True, "coordinate_descent_tuning": True},
+# Per variant: Inductor options, and whether Q/K/V and gate/up run as one GEMM each
+# (``harness.suites.throughput.fused_projections``, what the suite's graph mode does).
+# ``freezing`` folds the weights into the graph as constants; its concat-linear pass was meant to
+# merge those GEMMs too (on 2026-12-01 it did not: the same 677 kernels per step).
+VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
+    "default": ({}, False),
+    "fused": ({}, True),
+    "freezing": ({"freezing": True}, False),
+    "cdt": ({"coordinate_descent_tuning": True}, False),
+    "fused_cdt": ({"coordinate_descent_tuning": True}, True),
 }
 KINDS = {
     "gemm": ("gemm", "gemv", "sm90", "cutlass", "nvjet", "cublas", "splitk", "xmma"),
@@ -112,7 +116,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--prompt", type=int, default=512)
     ap.add_argument("--new-tokens", type=int, default=128)
-    ap.add_argument("--variants", default="default,freezing")
+    ap.add_argument("--variants", default="default,fused")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if not torch.cuda.is_available():
@@ -152,9 +156,10 @@ def main() -> None:
     first_tokens = None
     for name in args.variants.split(","):
         torch._dynamo.reset()
-        dec = StaticDecoder(
-            model, args.batch, args.prompt, args.new_tokens, True, True, VARIANTS[name]
-        )
+        options, fuse = VARIANTS[name]
+        shared: dict = {}
+        side = fuse_projections(model, shared)[0] if fuse else model
+        dec = StaticDecoder(side, args.batch, args.prompt, args.new_tokens, True, True, options)
         with torch.inference_mode():
             t0 = time.perf_counter()
             tokens = dec.generate(ids).clone()
@@ -166,7 +171,9 @@ def main() -> None:
             prof = profile_steps(dec, ids, args.new_tokens - 1)
         first_tokens = tokens if first_tokens is None else first_tokens
         entry = {
-            "options": VARIANTS[name],
+            "options": options,
+            "fused_projections": fuse,
+            "fused_projection_bytes": extra_bytes(shared),
             "compile_and_capture_s": compile_s,
             "tpot_ms": tpot,
             "replay_ms_per_step": wall,
@@ -178,7 +185,7 @@ def main() -> None:
         }
         report["variants"][name] = entry
         print(f"== {name}: " + json.dumps(entry), flush=True)
-        del dec
+        del dec, side, shared
         torch.cuda.empty_cache()
     from harness import provenance
 
