@@ -1,7 +1,8 @@
 """Which results may share a row: the evaluation identity of a run's suites (pure, no pandas).
 
 A leaderboard row (and a ``skipbench results --latest`` line) is one *subject* (model id +
-weights hash + dtype; method name + its full config + seed + the calibration record) measured
+weights hash + dtype; method name + its full config + seed + the calibration record + the
+layers or sublayers it removed or made selective) measured
 under one *evaluation* per suite. A suite's evaluation is the run's stored suite config
 (``runs.suites[name]``: limit, seq_len, batch_size, window, the throughput grid, warm-up and
 repeats, ...) without the fields that change which numbers are stored but not their values
@@ -27,6 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# method_details fields that say which layers or sublayers a method removed or made selective
+STRUCTURE_KEYS = ("removed_layers", "removed_sublayers", "selective_layers")
 # suite config fields that select what is stored, not how it is measured
 NOT_IDENTITY = frozenset({"tasks", "log_samples", "data_source", "baseline"})
 # data files each known suite reads (path prefixes under <shared>/data, or hub: archives)
@@ -77,6 +80,7 @@ class Subject:
     method_config: str  # canonical JSON
     seed: int
     calibration: str  # canonical JSON of method_details["calibration"] ("" without one)
+    structure: str = ""  # canonical JSON of what the method removed or made selective
 
     @property
     def model(self) -> tuple[str, str, str]:
@@ -119,11 +123,27 @@ def method_seed(run: Any) -> Any:
     return config.get("seed", 0) if isinstance(config, Mapping) else None
 
 
+def structure(details: Any) -> str:
+    """What a method did to the model (``STRUCTURE_KEYS`` of its details), canonical JSON.
+
+    Part of the subject: a criterion whose candidates score nearly alike can pick different
+    layers on another device or dtype (Shortened LLaMA's perplexity criterion on SmolLM2 at 20%
+    took layer 13 on an H200 and layer 18 on a CPU, 0.05 apart): the same config then names two
+    different pruned models, whose results must not share a row."""
+    if not isinstance(details, Mapping):
+        return ""
+    found = {
+        k: sorted(details[k]) for k in STRUCTURE_KEYS if isinstance(details.get(k), list | tuple)
+    }
+    return canonical(found) if found else ""
+
+
 def subject(run: Any) -> Subject:
     details = _get(run, "method_details", {})
     calibration = details.get("calibration") if isinstance(details, Mapping) else None
     config = _get(run, "method_config", {})
-    if method_seed(run) is not None:  # the seeds of a pooled method are one subject
+    pooled = method_seed(run) is not None
+    if pooled:  # the seeds of a pooled method are one subject (each seed its own layers)
         config = {k: v for k, v in config.items() if k != "seed"}
     return Subject(
         model_id=str(_get(run, "model_id", "")),
@@ -133,6 +153,7 @@ def subject(run: Any) -> Subject:
         method_config=canonical(config),
         seed=int(_get(run, "seed", 0)),
         calibration=canonical(calibration) if calibration else "",
+        structure="" if pooled else structure(details),
     )
 
 

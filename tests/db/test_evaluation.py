@@ -132,3 +132,33 @@ def test_random_seeds_pool_into_one_row_with_mean_and_spread():
     assert set(sleb) == {(6,), (7,)} and not sleb[(6,)].seeds
     assert pool_seeds(sleb[(6,)], results[:1]) == results[:1]
     assert subject(rnd(8, 3)) == subject(rnd(9, 4)) != subject(a)
+
+
+def test_the_same_config_that_removed_other_layers_is_another_row():
+    """Shortened LLaMA's criterion took layer 13 on an H200 and 18 on a CPU (near-tied scores):
+    one config, two pruned models, two rows; the same layers in another order still join."""
+    cfg = {"criterion": "ppl", "sparsity": 0.2}
+
+    def pruned(i, suite, config, removed, device=GPU):
+        r = run(i, suite, config, method="shortened-llama", method_config=cfg, device=device)
+        r["method_details"] = {"removed_layers": removed, "kept_layers": [0, 1]}
+        return r
+
+    gpu_ppl = pruned(1, "perplexity", PPL, [5, 17, 14, 12, 4, 13])
+    gpu_zs = pruned(2, "zeroshot", ZS, [13, 4, 12, 14, 17, 5])  # same set, other order
+    cpu_ppl = pruned(3, "perplexity", PPL, [5, 17, 14, 12, 4, 18], device=CPU)
+    rows = merged([gpu_ppl, gpu_zs, cpu_ppl])
+    assert set(rows) == {(2, 1), (3,)}
+    assert subject(gpu_ppl) == subject(gpu_zs) != subject(cpu_ppl)
+    assert subject(gpu_ppl).structure == '{"removed_layers":[4,5,12,13,14,17]}'
+    sublayers = pruned(4, "perplexity", PPL, [])
+    sublayers["method_details"] = {"removed_sublayers": ["attn.3", "mlp.1"]}
+    assert "removed_sublayers" in subject(sublayers).structure
+
+
+def test_random_seeds_stay_one_subject_whatever_layers_each_removed():
+    a = run(1, "perplexity", PPL, method="random", method_config={"seed": 0, "sparsity": 0.2})
+    b = run(2, "perplexity", PPL, method="random", method_config={"seed": 1, "sparsity": 0.2})
+    a["method_details"] = {"removed_layers": [1, 2]}
+    b["method_details"] = {"removed_layers": [3, 4]}
+    assert subject(a) == subject(b) and subject(a).structure == ""
