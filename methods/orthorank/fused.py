@@ -37,7 +37,6 @@ from methods.orthorank.selection import (
     smallest_in_order,
 )
 
-
 # Triton options of the FlexAttention kernel in region 2 (empty: FlexAttention's defaults). The
 # block mask's blocks stay 128 x 128; a smaller BLOCK_M splits each into more programs.
 # ``benchmarks/profile_orthorank.py --flex-options`` times alternatives.
