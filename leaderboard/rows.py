@@ -108,7 +108,8 @@ def with_speed_checks(runs: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame
 
 def config_texts(rows: Sequence[MergedRow]) -> list[str]:
     """Per row, the method config fields in which it differs from other rows of the same model
-    and method (``layers=last``): what tells two such rows apart."""
+    and method (``layers=last``), and the layers it removed where a row of the same config
+    removed others (``removed_layers=4,5,12,13,14,17``): what tells two such rows apart."""
     out = []
     for row in rows:
         mine = json.loads(row.subject.method_config)
@@ -122,8 +123,23 @@ def config_texts(rows: Sequence[MergedRow]) -> list[str]:
         ]
         differ = sorted(k for k in mine if any(t.get(k) != mine[k] for t in theirs))
         keep = [k for k in differ if k != "sparsity"]  # the Sparsity column shows it
-        out.append(", ".join(f"{k}={mine[k]}" for k in keep))
+        parts = [f"{k}={mine[k]}" for k in keep]
+        if _structure_twins(row, rows):  # same config, other layers (a near tie on other hardware)
+            structure = json.loads(row.subject.structure)
+            parts += [f"{k}={','.join(map(str, v))}" for k, v in structure.items()]
+        out.append(", ".join(parts))
     return out
+
+
+def _structure_twins(row: MergedRow, rows: Sequence[MergedRow]) -> bool:
+    """Another row of the same model, method and config that removed other layers."""
+    me = row.subject
+    return bool(me.structure) and any(
+        (r.subject.model, r.subject.method_name, r.subject.method_config)
+        == (me.model, me.method_name, me.method_config)
+        and r.subject.structure != me.structure
+        for r in rows
+    )
 
 
 def evaluation_texts(rows: Sequence[MergedRow]) -> list[str]:

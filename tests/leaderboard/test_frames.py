@@ -338,3 +338,28 @@ def test_default_sort_prefers_the_compiled_prefill_speedup() -> None:
     ]
     assert default_sort(cols) == 2
     assert default_sort(cols[:2]) == 1
+
+
+def test_one_config_that_removed_other_layers_is_two_rows_named_by_their_layers():
+    """The Shortened LLaMA case of results/README.md: same config, one near-tied layer apart."""
+    runs = _runs((1, "succeeded", "m", "shortened-llama", 0.2, "gpu"),
+                 (2, "succeeded", "m", "shortened-llama", 0.2, "cpu"),
+                 (3, "succeeded", "m", "shortened-llama", 0.2, "gpu"))  # fmt: skip
+    runs["suites"] = [{"perplexity": {"limit": None}}, {"perplexity": {"limit": None}},
+                      {"zeroshot": {"limit": None}}]  # fmt: skip
+    runs["method_config"] = [{"criterion": "ppl", "sparsity": 0.2}] * 3
+    runs["method_details"] = [{"removed_layers": [5, 4, 13]}, {"removed_layers": [5, 4, 18]},
+                              {"removed_layers": [4, 5, 13]}]  # fmt: skip
+    results = _res(
+        (1, "perplexity", "wikitext2", "perplexity", 70.4, False, ""),
+        (2, "perplexity", "wikitext2", "perplexity", 93.3, False, ""),
+        (3, "zeroshot", "average", "average", 0.42, True, "fraction"),
+    )
+    table, cols = _merged_table(runs, results)
+    ppl, avg = (next(c.label for c in cols if c.metric == m) for m in ("perplexity", "average"))
+    by_run = table.set_index("Run")
+    assert sorted(by_run.index) == [2, 3]  # 1 and 3 removed the same layers: one row
+    assert (by_run.loc[3, ppl], by_run.loc[3, avg]) == (70.4, 0.42)
+    assert by_run.loc[2, ppl] == 93.3 and math.isnan(by_run.loc[2, avg])
+    assert by_run.loc[3, "Config"] == "removed_layers=4,5,13"
+    assert by_run.loc[2, "Config"] == "removed_layers=4,5,18"
