@@ -67,11 +67,17 @@ class Store:
             s.flush()
             return run.id
 
-    def update_run(self, run_id: int, **fields: Any) -> None:
+    def update_run(
+        self, run_id: int, *, process: dict[str, Any] | None = None, **fields: Any
+    ) -> None:
+        """Set columns of a run; ``process``: only while the run still records it
+        (``RunTakenOver``). Without it the write is unconditional: resuming a run uses that to
+        record its new process."""
         with session_scope(self.url) as s:
             run = s.get(Run, run_id)
             if run is None:
                 raise KeyError(f"no run {run_id}")
+            check_owner(run, process)
             for key, value in fields.items():
                 setattr(run, key, value)
 

@@ -126,7 +126,7 @@ class RecordedRun:
     def set_method_details(self, details: dict[str, Any]) -> None:
         self.record.method_details = details
         if self.store is not None and self.record.id is not None:
-            self.store.update_run(self.record.id, method_details=details)
+            self.store.update_run(self.record.id, method_details=details, process=self.process)
 
     def add_suite(
         self,

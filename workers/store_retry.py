@@ -64,8 +64,13 @@ class JobStore(Store):
     def _retry(self, what: str, fn: Callable[[], T]) -> T:
         return with_retries(fn, what, self.retry_s)
 
-    def update_run(self, run_id: int, **fields: Any) -> None:
-        self._retry(f"run {run_id}: update", lambda: Store.update_run(self, run_id, **fields))
+    def update_run(
+        self, run_id: int, *, process: dict[str, Any] | None = None, **fields: Any
+    ) -> None:
+        self._retry(
+            f"run {run_id}: update",
+            lambda: Store.update_run(self, run_id, process=process, **fields),
+        )
 
     def finish_run(
         self,

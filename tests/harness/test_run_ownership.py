@@ -94,3 +94,24 @@ def test_finish_run_checks_the_process(url):
     assert store.get_run(run_id).status == "running"
     store.finish_run(run_id, "succeeded", process=mine)
     assert store.get_run(run_id).status == "succeeded"
+
+
+def test_method_details_check_the_process(url):
+    """A superseded process still inside its method's apply cannot overwrite method_details."""
+    from harness.run_record import RecordedRun
+    from skipbench.records import RunRecord
+
+    store = Store(url)
+    mine = {"pid": 1, "host": "here", "start_ticks": 1, "boot_id": "a"}
+    record = RunRecord(
+        model_id="m", model_dtype="float32", method_name="dense", provenance={"process": mine}
+    )
+    run = RecordedRun.open(record, store)
+    run.set_method_details({"kept": "while it owns the run"})
+    assert store.get_run(record.id).method_details == {"kept": "while it owns the run"}
+    store.update_run(record.id, provenance={"process": OTHER})  # resumed elsewhere: no check
+    with pytest.raises(RunTakenOver):
+        run.set_method_details({"written": "after the takeover"})
+    assert store.get_run(record.id).method_details == {"kept": "while it owns the run"}
+    with pytest.raises(RunTakenOver):  # the store's own check, for any caller that names itself
+        store.update_run(record.id, method_details={}, process=mine)
