@@ -8,6 +8,7 @@ from harness.models import same_weights_copy
 from harness.suites.throughput.fused_projections import (
     FirstProjection,
     LaterProjection,
+    bytes_needed,
     extra_bytes,
     fuse_projections,
 )
@@ -67,6 +68,7 @@ def test_models_that_share_weights_share_one_concatenation():
         p.numel() * p.element_size() for n in names for p in layer.get_submodule(n).parameters()
     )
     assert extra_bytes(shared) == 2 * per_layer  # one copy per layer, not one per model
+    assert bytes_needed([model, dropped]) == extra_bytes(shared)  # known before allocating
 
 
 def test_method_kernel_layers_are_left_alone():

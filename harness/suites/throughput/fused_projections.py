@@ -113,3 +113,34 @@ def fuse_projections(model: Any, shared: dict | None = None) -> tuple[Any, dict[
 
 def extra_bytes(shared: dict) -> int:
     return sum(w.numel() * w.element_size() for w, _ in shared.values())
+
+
+def bytes_needed(models: list[Any]) -> int:
+    """What ``fuse_projections`` of every model in ``models`` would allocate (weights shared
+    between the models counted once), before allocating anything."""
+    seen: set[tuple[int, ...]] = set()
+    total = 0
+    for model in models:
+        for layer in decoder_layers(model):
+            if is_method_kernel(layer):
+                continue
+            for parent_name, names in GROUPS:
+                parent = getattr(layer, parent_name, None)
+                linears = [getattr(parent, n, None) for n in names]
+                key = tuple(id(getattr(m, "weight", None)) for m in linears)
+                if parent is None or not fusable(linears) or key in seen:
+                    continue
+                seen.add(key)
+                params = [p for m in linears for p in m.parameters()]
+                total += sum(p.numel() * p.element_size() for p in params)
+    return total
+
+
+def fits(models: list[Any], device: Any, margin_bytes: int = 2 << 30) -> bool:
+    """Whether the concatenated weights fit beside what is allocated (CUDA; with ``margin``
+    left for the cache and activations): on a GPU that cannot hold them the graph mode runs
+    the projections apart on every side, and its records say so."""
+    import torch
+
+    free, _ = torch.cuda.mem_get_info(torch.device(device))
+    return bytes_needed(models) + margin_bytes <= free

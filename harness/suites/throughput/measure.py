@@ -298,10 +298,11 @@ def measure_decode_sides(
     use_graph = mode != "eager" and one_gpu
     compiled = mode == "graph" and one_gpu
     others = devices[1:]
-    from harness.suites.throughput.fused_projections import extra_bytes, fuse_projections
+    from harness.suites.throughput.fused_projections import extra_bytes, fits, fuse_projections
 
     fused: dict = {}  # graph mode: Q/K/V and gate/up as one GEMM each, on every side alike
-    if compiled:
+    fuse = compiled and fits(list(models.values()), device)
+    if fuse:
         models = {name: fuse_projections(m, fused)[0] for name, m in models.items()}
     fns: dict[str, tuple[Any, Any]] = {}
     for name, model in models.items():
@@ -328,7 +329,7 @@ def measure_decode_sides(
             "mode": mode,
             "graph": use_graph,
             "compiled": compiled,
-            "fused_projections": compiled,
+            "fused_projections": fuse,
             "fused_projection_bytes": extra_bytes(fused),
             "ttft": ttft.to_dict(),
             "total": total.to_dict(),
