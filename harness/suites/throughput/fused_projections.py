@@ -15,6 +15,7 @@ Llama-2-7B), shared by models that share parameters (dense and its methods in on
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -84,6 +85,19 @@ def fusable(linears: list[Any]) -> bool:
     )
 
 
+def fusable_groups(model: Any) -> Iterator[tuple[Any, tuple[str, ...], list[Any]]]:
+    """(parent module, projection names, the projections) of every group ``fuse_projections``
+    merges: decoder layers that run no method kernel, plain linears of one input size."""
+    for layer in decoder_layers(model):
+        if is_method_kernel(layer):
+            continue
+        for parent_name, names in GROUPS:
+            parent = getattr(layer, parent_name, None)
+            linears = [getattr(parent, n, None) for n in names]
+            if parent is not None and fusable(linears):
+                yield parent, names, linears
+
+
 def fuse_projections(model: Any, shared: dict | None = None) -> tuple[Any, dict[str, int]]:
     """A weight-sharing copy of ``model`` with each layer's Q/K/V and gate/up as one GEMM;
     ``shared`` (id of the weights -> concatenation) lets several models reuse one copy.
@@ -93,21 +107,14 @@ def fuse_projections(model: Any, shared: dict | None = None) -> tuple[Any, dict[
     shared = {} if shared is None else shared
     copy = same_weights_copy(model)
     groups = 0
-    for layer in decoder_layers(copy):
-        if is_method_kernel(layer):
-            continue
-        for parent_name, names in GROUPS:
-            parent = getattr(layer, parent_name, None)
-            linears = [getattr(parent, n, None) for n in names]
-            if parent is None or not fusable(linears):
-                continue
-            weight, bias = _concatenated(linears, shared)
-            later = [LaterProjection(m) for m in linears[1:]]
-            sizes = [m.out_features for m in linears]
-            setattr(parent, names[0], FirstProjection(weight, bias, sizes, later))
-            for name, part in zip(names[1:], later, strict=True):
-                setattr(parent, name, part)
-            groups += 1
+    for parent, names, linears in list(fusable_groups(copy)):
+        weight, bias = _concatenated(linears, shared)
+        later = [LaterProjection(m) for m in linears[1:]]
+        sizes = [m.out_features for m in linears]
+        setattr(parent, names[0], FirstProjection(weight, bias, sizes, later))
+        for name, part in zip(names[1:], later, strict=True):
+            setattr(parent, name, part)
+        groups += 1
     return copy, {"fused_groups": groups}
 
 
@@ -121,18 +128,11 @@ def bytes_needed(models: list[Any]) -> int:
     seen: set[tuple[int, ...]] = set()
     total = 0
     for model in models:
-        for layer in decoder_layers(model):
-            if is_method_kernel(layer):
-                continue
-            for parent_name, names in GROUPS:
-                parent = getattr(layer, parent_name, None)
-                linears = [getattr(parent, n, None) for n in names]
-                key = tuple(id(getattr(m, "weight", None)) for m in linears)
-                if parent is None or not fusable(linears) or key in seen:
-                    continue
+        for _, _, linears in fusable_groups(model):
+            key = tuple(id(m.weight) for m in linears)
+            if key not in seen:
                 seen.add(key)
-                params = [p for m in linears for p in m.parameters()]
-                total += sum(p.numel() * p.element_size() for p in params)
+                total += sum(p.numel() * p.element_size() for m in linears for p in m.parameters())
     return total
 
 
