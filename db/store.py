@@ -36,17 +36,21 @@ def final_values(status: str, error: str | None, fields: dict[str, Any]) -> dict
     return {"status": status, "error": error, "finished_at": utcnow(), **fields}
 
 
+def records_process(run: Run, process: dict[str, Any] | None) -> bool:
+    """Whether ``run`` still records ``process`` as its own (always, for ``process=None``)."""
+    return process is None or (run.provenance or {}).get("process") == process
+
+
 def check_owner(run: Run, process: dict[str, Any] | None) -> None:
     """Refuse a write by ``process`` into ``run`` when the run records another process."""
-    if process is None:
+    if process is None or records_process(run, process):
         return
     recorded = (run.provenance or {}).get("process")
-    if recorded != process:
-        raise RunTakenOver(
-            f"run {run.id} now belongs to process {(recorded or {}).get('pid')} on "
-            f"{(recorded or {}).get('host')}; process {process.get('pid')} on "
-            f"{process.get('host')} stops without writing into it"
-        )
+    raise RunTakenOver(
+        f"run {run.id} now belongs to process {(recorded or {}).get('pid')} on "
+        f"{(recorded or {}).get('host')}; process {process.get('pid')} on "
+        f"{process.get('host')} stops without writing into it"
+    )
 
 
 class Store:
@@ -73,13 +77,7 @@ class Store:
         """Set columns of a run; ``process``: only while the run still records it
         (``RunTakenOver``). Without it the write is unconditional: resuming a run uses that to
         record its new process."""
-        with session_scope(self.url) as s:
-            run = s.get(Run, run_id)
-            if run is None:
-                raise KeyError(f"no run {run_id}")
-            check_owner(run, process)
-            for key, value in fields.items():
-                setattr(run, key, value)
+        self._set_columns(run_id, fields, process, lock=False)
 
     def finish_run(
         self,
@@ -91,9 +89,14 @@ class Store:
         **fields: Any,
     ) -> None:
         """End the run; ``process``: only while the run still records it (``RunTakenOver``)."""
-        values = final_values(status, error, fields)
+        self._set_columns(run_id, final_values(status, error, fields), process, lock=True)
+
+    def _set_columns(
+        self, run_id: int, values: dict[str, Any], process: dict[str, Any] | None, lock: bool
+    ) -> None:
+        """One transaction: read the run (``lock``: FOR UPDATE), check its owner, set columns."""
         with session_scope(self.url) as s:
-            run = s.get(Run, run_id, with_for_update=True)
+            run = s.get(Run, run_id, with_for_update=lock)
             if run is None:
                 raise KeyError(f"no run {run_id}")
             check_owner(run, process)
@@ -110,7 +113,7 @@ class Store:
             run = s.get(Run, run_id, with_for_update=True)
             if run is None or run.status != "running":
                 return False
-            if process is not None and (run.provenance or {}).get("process") != process:
+            if not records_process(run, process):
                 return False
             run.status, run.error, run.finished_at = "failed", reason, utcnow()
             return True
