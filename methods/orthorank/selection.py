@@ -104,8 +104,7 @@ def smallest_in_order(key: torch.Tensor, k: int) -> torch.Tensor:
     (s+1)-th chosen token, which is the number of positions whose running count of chosen tokens
     is at most s. Materialises ``[B, T, T]`` comparisons when run eagerly: the compiled path only.
     """
-    bsz, tokens = key.shape
-    pos = torch.arange(tokens, device=key.device)
+    pos = torch.arange(key.shape[1], device=key.device)
     other, mine = key[:, None, :], key[:, :, None]  # [B, 1, T] against [B, T, 1]
     before = (other < mine) | ((other == mine) & (pos[None, None, :] < pos[None, :, None]))
     chosen = before.sum(-1) < k  # [B, T]: exactly k per row

@@ -65,8 +65,13 @@ class FirstProjection(torch.nn.Module):
         return y[..., start:end]
 
 
+def weights_key(linears: list[Any]) -> tuple[int, ...]:
+    """One group's identity across models that share weights."""
+    return tuple(id(m.weight) for m in linears)
+
+
 def _concatenated(linears: list[Any], shared: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
-    key = tuple(id(m.weight) for m in linears)
+    key = weights_key(linears)
     if key not in shared:
         weight = torch.cat([m.weight.detach() for m in linears], dim=0)
         biases = [m.bias for m in linears]
@@ -129,7 +134,7 @@ def bytes_needed(models: list[Any]) -> int:
     total = 0
     for model in models:
         for _, _, linears in fusable_groups(model):
-            key = tuple(id(m.weight) for m in linears)
+            key = weights_key(linears)
             if key not in seen:
                 seen.add(key)
                 total += sum(p.numel() * p.element_size() for m in linears for p in m.parameters())
@@ -140,7 +145,5 @@ def fits(models: list[Any], device: Any, margin_bytes: int = 2 << 30) -> bool:
     """Whether the concatenated weights fit beside what is allocated (CUDA; with ``margin``
     left for the cache and activations): on a GPU that cannot hold them the graph mode runs
     the projections apart on every side, and its records say so."""
-    import torch
-
     free, _ = torch.cuda.mem_get_info(torch.device(device))
     return bytes_needed(models) + margin_bytes <= free

@@ -293,13 +293,13 @@ def measure_decode_sides(
     first-token and full generations, warmed up at least once (a graph mode captures there)."""
     import torch
 
+    from harness.suites.throughput.fused_projections import extra_bytes, fits, fuse_projections
+
     ids, devices = _shared_inputs(models, batch, prompt_len, seed, device)
     one_gpu = is_cuda(device) and len(devices) == 1  # a CUDA graph lives on one device
     use_graph = mode != "eager" and one_gpu
     compiled = mode == "graph" and one_gpu
     others = devices[1:]
-    from harness.suites.throughput.fused_projections import extra_bytes, fits, fuse_projections
-
     fused: dict = {}  # graph mode: Q/K/V and gate/up as one GEMM each, on every side alike
     fuse = compiled and fits(list(models.values()), device)
     if fuse:
