@@ -102,8 +102,10 @@ def test_submit_checks_locally_and_needs_a_broker(module_service, tiny_dir):
     svc = module_service
     bad = svc.cli("submit", "--model", str(tiny_dir), "--method", "shortgpt", "--sparsity", "1.5")
     assert bad.returncode == 2 and "sparsity=1.5" in bad.stderr
-    # the tiny model's window is 256 tokens: submit refuses the default seq_len of 2048 itself
-    window = ("--seq-len", "64")
+    # the tiny model's window is 256 tokens: submit refuses the default seq_len of 2048 itself.
+    # The accepted jobs run on the module's one worker before the next test's jobs: --limit keeps
+    # them to a few windows (the whole split at seq_len 64 took 3 minutes with both cores busy)
+    window = ("--seq-len", "64", "--limit", "2")
     ok = svc.cli("submit", "--model", str(tiny_dir), *window)
     assert ok.returncode == 0, ok.stderr
     bad = svc.cli("submit", "--model", str(tiny_dir))
