@@ -11,6 +11,9 @@ same layer; and with ``--profile`` prints the top CUDA kernels of each from torc
 the summed kernel time per call (wall minus kernel time is launch gaps and host waits).
 
     python benchmarks/profile_orthorank.py --shapes 1x2048,32x2048 --profile --out prof.json
+
+``--idle`` adds, for the compiled dense layer and ``kernel=fused``, where the wall time beyond
+the kernel time goes (host-side CUDA runtime calls, allocator counters, CUDA-graph replay).
 """
 
 from __future__ import annotations
@@ -72,6 +75,73 @@ def top_kernels(fn: Any, rows: int = 16, calls: int = 3) -> tuple[str, float, in
         sort_by="cuda_time_total", row_limit=rows, max_name_column_width=70
     )
     return table, kernel_ms, len(kernels) // calls
+
+
+# CUDA caching-allocator counters whose growth during steady-state calls means the host blocked
+# in cudaMalloc / cudaFree (or synchronised all streams) inside the timed region
+ALLOCATOR_COUNTERS = (
+    "num_device_alloc",
+    "num_device_free",
+    "num_alloc_retries",
+    "num_sync_all_streams",
+)
+
+
+def counter_deltas(before: dict[str, Any], after: dict[str, Any], calls: int) -> dict[str, float]:
+    """Per-call growth of ``ALLOCATOR_COUNTERS`` between two ``torch.cuda.memory_stats()``."""
+    return {k: (after.get(k, 0) - before.get(k, 0)) / calls for k in ALLOCATOR_COUNTERS}
+
+
+def runtime_summary(events: list[tuple[str, float]], calls: int) -> dict[str, dict[str, float]]:
+    """Host-side CUDA runtime calls (name, microseconds) -> per call: count and milliseconds,
+    largest time first. ``cudaLaunchKernel`` is there too: its count is the launches per call."""
+    out: dict[str, dict[str, float]] = {}
+    for name, us in events:
+        row = out.setdefault(name, {"count": 0.0, "ms": 0.0})
+        row["count"] += 1 / calls
+        row["ms"] += us / 1e3 / calls
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["ms"]))
+
+
+def idle_probe(fn: Any, dev: str, calls: int = 5) -> dict[str, Any]:
+    """Why a call's wall time exceeds its kernel time (GPU): the host-side CUDA runtime calls
+    (cudaMalloc, cudaFree, synchronisations, launches) and the allocator counters per steady-state
+    call, and the same call replayed from a CUDA graph (no host work, no allocation; a call that
+    synchronises cannot be captured, and the error says where)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_stats()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+    after = torch.cuda.memory_stats()
+    runtime = [
+        (e.name, e.cpu_time_total)
+        for e in prof.events()
+        if e.device_type == torch.autograd.DeviceType.CPU and e.name.startswith("cuda")
+    ]
+    probe: dict[str, Any] = {
+        "runtime_calls": runtime_summary(runtime, calls),
+        "allocator_per_call": counter_deltas(before, after, calls),
+    }
+    try:
+        graph = torch.cuda.CUDAGraph()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            fn()  # warm the side stream's allocator pool
+        torch.cuda.current_stream().wait_stream(stream)
+        with torch.cuda.graph(graph):
+            fn()
+        probe["graph_replay_ms"] = measure(graph.replay, dev, 3, 20).median_ms
+    except Exception as exc:  # noqa: BLE001 - the reason is the measurement
+        probe["graph_capture_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+    return probe
 
 
 def parse_options(text: str) -> dict[str, dict[str, int]]:
@@ -145,6 +215,12 @@ def main() -> None:
         "--profile", action="store_true", help="print the top CUDA kernels of each variant"
     )
     ap.add_argument("--tiny", action="store_true", help="CPU smoke run on a shrunken config")
+    ap.add_argument(
+        "--idle",
+        action="store_true",
+        help="per variant: host-side CUDA runtime calls, allocator counters and CUDA-graph "
+        "replay time, to say where wall time exceeds kernel time (GPU)",
+    )
     ap.add_argument(
         "--flex-options",
         default=None,
@@ -226,6 +302,13 @@ def main() -> None:
                         flush=True,
                     )
                 entry["kernel_ms"] = kernel_ms
+            if dev == "cuda" and args.idle:
+                entry["idle"] = {}
+                for name in ("dense_compiled", "fused"):
+                    entry["idle"][name] = idle_probe(fns[name], dev)
+                    print(
+                        f"--- {shape} {name} idle: " + json.dumps(entry["idle"][name]), flush=True
+                    )
         if dev == "cuda" and args.flex_options is not None:
             for shape in args.shapes.split(","):
                 b, t = (int(x) for x in shape.split("x"))
