@@ -12,7 +12,8 @@ the summed kernel time per call (wall minus kernel time is launch gaps and host 
 
     python benchmarks/profile_orthorank.py --shapes 1x2048,32x2048 --profile --out prof.json
 
-``--idle`` adds, for the compiled dense layer and ``kernel=fused``, where the wall time beyond
+``--flex-options`` and ``--kv-splits 2,4`` time ``kernel=fused`` under other FlexAttention
+settings. ``--idle`` adds, for the compiled dense layer and ``kernel=fused``, where the wall time beyond
 the kernel time goes (host-side CUDA runtime calls, allocator counters, CUDA-graph replay).
 """
 
@@ -173,17 +174,26 @@ def fused_alternatives(layer: Any, settings: Any, h: Any, kw: dict, dev: str, ar
         measure(fn, dev, 3, 10)
         return measure(fn, dev, 1, 20).median_ms
 
-    saved = (fused.smallest_in_order, dict(fused.FLEX_KERNEL_OPTIONS))
+    saved = (fused.smallest_in_order, dict(fused.FLEX_KERNEL_OPTIONS), fused.FLEX_KV_SPLITS)
     out: dict[str, float] = {}
     try:
         fused.smallest_in_order = topk_in_order
         out["topk_selection"] = timed()
         fused.smallest_in_order = saved[0]
-        for name, opts in {"flex_defaults": {}, **parse_options(args.flex_options)}.items():
+        for name, opts in {"flex_defaults": {}, **parse_options(args.flex_options or "")}.items():
             fused.FLEX_KERNEL_OPTIONS.clear()
             fused.FLEX_KERNEL_OPTIONS.update(opts)
             out[name] = timed()
+        fused.FLEX_KERNEL_OPTIONS.clear()
+        fused.FLEX_KERNEL_OPTIONS.update(saved[1])
+        for splits in filter(None, (args.kv_splits or "").split(",")):
+            fused.FLEX_KV_SPLITS = int(splits)
+            key = f"kv_splits={splits}"
+            out[key if fused.kv_splits(h.shape[0], h.shape[1]) > 1 else key + " (not applied)"] = (
+                timed()
+            )
     finally:
+        fused.FLEX_KV_SPLITS = saved[2]
         fused.smallest_in_order = saved[0]
         fused.FLEX_KERNEL_OPTIONS.clear()
         fused.FLEX_KERNEL_OPTIONS.update(saved[1])
@@ -226,6 +236,12 @@ def main() -> None:
         default=None,
         help="also time kernel=fused with the old top-k selection and under these FlexAttention "
         "kernel-option sets, e.g. 'BLOCK_M=64,BLOCK_N=64;BLOCK_M=64,BLOCK_N=128' (GPU)",
+    )
+    ap.add_argument(
+        "--kv-splits",
+        default=None,
+        help="also time kernel=fused with the keys of its attention cut into these numbers of "
+        "chunks (methods.orthorank.fused.FLEX_KV_SPLITS; batch 1 only), e.g. '2,4' (GPU)",
     )
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -309,7 +325,7 @@ def main() -> None:
                     print(
                         f"--- {shape} {name} idle: " + json.dumps(entry["idle"][name]), flush=True
                     )
-        if dev == "cuda" and args.flex_options is not None:
+        if dev == "cuda" and (args.flex_options is not None or args.kv_splits is not None):
             for shape in args.shapes.split(","):
                 b, t = (int(x) for x in shape.split("x"))
                 h, kw = layer_inputs(model, args.layer, random_ids(b, t, config.vocab_size, 0, dev))

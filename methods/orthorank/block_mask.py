@@ -30,9 +30,12 @@ def block_indices(rows: torch.Tensor, kv_len: int, block: int) -> tuple[torch.Te
     rows_p = torch.cat([rows, rows[:, -1:].expand(bsz, q_pad - q_len)], dim=1)
     blocks = rows_p.view(bsz, nqb, block)
     lo, hi = blocks[..., 0], blocks[..., -1]  # smallest and largest position in each query block
-    full = torch.div(lo + 1, block, rounding_mode="floor")  # key blocks every query sees entirely
-    last = torch.div(hi, block, rounding_mode="floor")  # last key block any query touches
-    partial = last + 1 - full
+    # key blocks every query sees entirely, and the last key block any query touches; the clamps
+    # matter only for rows outside [0, kv_len) (``split_block_indices``: a query before a key
+    # chunk sees none of it, one after it sees all of it)
+    full = torch.div(lo + 1, block, rounding_mode="floor").clamp(0, nkb)
+    last = torch.div(hi, block, rounding_mode="floor").clamp(-1, nkb - 1)
+    partial = (last + 1 - full).clamp_min(0)
     ar = torch.arange(nkb, device=rows.device, dtype=torch.int32)
     full_idx = ar.expand(bsz, nqb, nkb)
     part_idx = (full[..., None].to(torch.int32) + ar).clamp_max(nkb - 1)
@@ -43,6 +46,23 @@ def block_indices(rows: torch.Tensor, kv_len: int, block: int) -> tuple[torch.Te
         full[:, None].to(torch.int32),
         full_idx[:, None].contiguous(),
     )
+
+
+def split_block_indices(
+    rows: torch.Tensor, kv_len: int, block: int, splits: int
+) -> tuple[torch.Tensor, ...]:
+    """``block_indices`` with the keys cut into ``splits`` equal chunks, one batch entry each.
+
+    Entry ``s * B + b`` is row ``b`` over the keys ``[s * c, (s + 1) * c)`` (``c = kv_len /
+    splits``), with the positions made relative to the chunk, so "key <= position" still holds
+    per chunk. More, shorter attention programs: for a few hundred selected queries at batch 1
+    the unsplit kernel has fewer programs than a Hopper GPU has SMs in two waves.
+    """
+    if kv_len % splits:
+        raise ValueError(f"kv_len={kv_len} is not divisible by splits={splits}")
+    chunk = kv_len // splits
+    rel = torch.cat([rows - s * chunk for s in range(splits)], dim=0)
+    return block_indices(rel, chunk, block)
 
 
 def position_block_mask(

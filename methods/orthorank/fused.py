@@ -27,7 +27,12 @@ from typing import Any
 
 import torch
 
-from methods.orthorank.block_mask import BLOCK, assemble_block_mask, block_indices
+from methods.orthorank.block_mask import (
+    BLOCK,
+    assemble_block_mask,
+    block_indices,
+    split_block_indices,
+)
 from methods.orthorank.ops import compiled, fusable_tail, rms_norm, rope, rope_rows, silu_mul
 from methods.orthorank.selection import (
     SINK_KEY,
@@ -41,6 +46,11 @@ from methods.orthorank.selection import (
 # block mask's blocks stay 128 x 128; a smaller BLOCK_M splits each into more programs.
 # ``benchmarks/profile_orthorank.py --flex-options`` times alternatives.
 FLEX_KERNEL_OPTIONS: dict[str, Any] = {}
+# Key chunks of region 2's attention at batch 1 (1: one FlexAttention call over all keys). With
+# S > 1 the keys are cut into S chunks that run as S batch entries (``split_block_indices``) and
+# the partial results are merged by their log-sum-exp: S times the programs, each 1/S as long.
+# Unmeasured on a GPU so far (``benchmarks/profile_orthorank.py --kv-splits`` times it).
+FLEX_KV_SPLITS = 1
 # ``smallest_in_order`` does T x T comparisons per sequence: 44 us less than top-k + sort per layer
 # at 2,048 tokens on an H200 (2026-12-01), unmeasured beyond; longer prompts keep the top-k.
 SORT_FREE_MAX_TOKENS = 4096
@@ -56,8 +66,10 @@ def select_and_project(
     heads: int,
     kv_heads: int,
     head_dim: int,
+    splits: int = 1,
 ) -> tuple[torch.Tensor, ...]:
-    """Region 1: (idx, h_sel, q, k, v, rows_p, the block-mask index tensors...)."""
+    """Region 1: (idx, h_sel, q, k, v, rows_p, the block-mask index tensors...); with
+    ``splits`` > 1 the block mask is the one of ``split_block_indices``."""
     bsz, q_len, dim = h.shape
     x = rms_norm(h, w["in_norm"], w["in_eps"])
     sink = torch.zeros(bsz, dtype=torch.long, device=h.device)  # no padding: token 0
@@ -74,7 +86,35 @@ def select_and_project(
     v = lin(x, w["v"], w["v_bias"]).view(bsz, q_len, kv_heads, head_dim).transpose(1, 2)
     q = rope_rows(q, cos, sin, idx)
     k = rope(k, cos, sin)
+    if splits > 1:
+        return (idx, h_sel, q, k, v, *split_block_indices(idx, q_len, BLOCK, splits))
     return (idx, h_sel, q, k, v, *block_indices(idx, q_len, BLOCK))
+
+
+def kv_splits(bsz: int, q_len: int) -> int:
+    """``FLEX_KV_SPLITS`` where it applies (batch 1, whole blocks per chunk), else 1."""
+    s = FLEX_KV_SPLITS
+    return s if s > 1 and bsz == 1 and q_len % (s * BLOCK) == 0 else 1
+
+
+def split_keys(t: torch.Tensor, splits: int) -> torch.Tensor:
+    """``[B, H, T, D]`` -> ``[S * B, H, T / S, D]``, chunk-major (a view at batch 1)."""
+    bsz, heads, t_len, dim = t.shape
+    chunks = t.unflatten(2, (splits, t_len // splits)).permute(2, 0, 1, 3, 4)
+    return chunks.reshape(splits * bsz, heads, t_len // splits, dim)
+
+
+def merge_splits(out: torch.Tensor, lse: torch.Tensor, splits: int) -> torch.Tensor:
+    """Combine per-chunk attention ``[S * B, H, Q, D]`` by its log-sum-exp ``[S * B, H, Q]``.
+
+    A chunk that a query sees nothing of has lse = -inf and weight 0; chunk 0 holds key 0,
+    which every query sees, so each query's largest lse is finite.
+    """
+    out = out.unflatten(0, (splits, -1)).float()
+    lse = lse.unflatten(0, (splits, -1)).float()
+    weight = torch.exp(lse - lse.amax(dim=0, keepdim=True))
+    num = torch.where(weight[..., None] > 0, out * weight[..., None], 0.0).sum(dim=0)
+    return num / weight.sum(dim=0)[..., None]
 
 
 def attend_and_finish(
@@ -92,15 +132,31 @@ def attend_and_finish(
     from torch.nn.attention.flex_attention import flex_attention
 
     bsz, heads, n_sel, head_dim = q.shape
-    q_pad, kv_pad = mask.seq_lengths
+    q_pad, kv_pad = mask.seq_lengths  # kv_pad: one key chunk's length when split
     q = torch.nn.functional.pad(q, (0, 0, 0, q_pad - n_sel))
-    k = torch.nn.functional.pad(k, (0, 0, 0, kv_pad - k.shape[2]))
-    v = torch.nn.functional.pad(v, (0, 0, 0, kv_pad - v.shape[2]))
     gqa = k.shape[1] != heads
     options = FLEX_KERNEL_OPTIONS or None
-    out = flex_attention(
-        q, k, v, block_mask=mask, scale=scaling, enable_gqa=gqa, kernel_options=options
-    )
+    splits = mask.kv_num_blocks.shape[0] // bsz
+    if splits > 1:  # kv_splits() splits only into whole blocks: no key padding
+        q = q.repeat(splits, 1, 1, 1)
+        k, v = split_keys(k, splits), split_keys(v, splits)
+        part, lse = flex_attention(
+            q,
+            k,
+            v,
+            block_mask=mask,
+            scale=scaling,
+            enable_gqa=gqa,
+            kernel_options=options,
+            return_lse=True,
+        )
+        out = merge_splits(part, lse, splits).to(h_sel.dtype)
+    else:
+        k = torch.nn.functional.pad(k, (0, 0, 0, kv_pad - k.shape[2]))
+        v = torch.nn.functional.pad(v, (0, 0, 0, kv_pad - v.shape[2]))
+        out = flex_attention(
+            q, k, v, block_mask=mask, scale=scaling, enable_gqa=gqa, kernel_options=options
+        )
     out = out[:, :, :n_sel].transpose(1, 2).reshape(bsz, n_sel, heads * head_dim)
     lin = torch.nn.functional.linear
     mid = h_sel + lin(out, w["o"], w["o_bias"])
@@ -161,6 +217,7 @@ def fused_forward(
     keep = keep_count(settings.keep_ratio, hidden_states.shape[1])
     w = _weights(layer)
     cos, sin = position_embeddings
+    bsz, q_len = hidden_states.shape[:2]
     idx, h_sel, q, k, v, rows_p, *blocks = compiled("select", select_and_project, dev)(
         hidden_states,
         cos,
@@ -171,6 +228,7 @@ def fused_forward(
         heads,
         kv_heads,
         attn.head_dim,
+        kv_splits(bsz, q_len),
     )
     mask = assemble_block_mask(rows_p, blocks, BLOCK)
     return compiled("finish", attend_and_finish, dev)(

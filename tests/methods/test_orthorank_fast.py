@@ -282,3 +282,74 @@ def test_fused_regions_compile_once_for_every_layer():
         out.model(input_ids=ids, use_cache=False)  # layer 1 compiles; 2 and 3 must reuse it
         out.model(input_ids=torch.randint(3, 96, (1, 384), device="cuda"), use_cache=False)
     assert ops.compiled_names() == {"select", "finish"}
+
+
+@pytest.mark.parametrize("splits", [2, 4])
+def test_split_block_mask_covers_each_key_chunk_exactly(splits):
+    """Chunk s of row b (entry s * B + b) allows key j of the chunk iff s * c + j <= the row's
+    position: every (query, key) pair of the unsplit mask in exactly one chunk."""
+    kv_len, q_len, block = 512, 100, 64
+    gen = torch.Generator().manual_seed(splits)
+    rows = torch.stack(
+        [torch.randperm(kv_len, generator=gen)[:q_len].sort().values for _ in range(2)]
+    )
+    rows_p, *blocks = block_mask.split_block_indices(rows, kv_len, block, splits)
+    mask = block_mask.assemble_block_mask(rows_p, blocks, block)
+    chunk = kv_len // splits
+    assert mask.seq_lengths[1] == chunk and rows_p.shape[0] == 2 * splits
+    any_cov, full_cov = coverage(mask, q_len, chunk, block)
+    q_pad = rows_p.shape[1]
+    padded = torch.cat([rows, rows[:, -1:].expand(2, q_pad - q_len)], dim=1)
+    for s in range(splits):
+        keys = s * chunk + torch.arange(chunk)
+        allowed = keys[None, None, :] <= padded[:, :, None]  # [B, Qpad, chunk]
+        got_any, got_full = any_cov[s * 2 : (s + 1) * 2], full_cov[s * 2 : (s + 1) * 2]
+        assert not (allowed & ~got_any).any()
+        assert not (got_full & ~allowed).any()
+
+
+def test_split_block_indices_refuses_uneven_chunks():
+    with pytest.raises(ValueError, match="kv_len=302 is not divisible by splits=4"):
+        block_mask.split_block_indices(torch.arange(10)[None], 302, 16, 4)
+
+
+def test_merge_splits_equals_attention_over_all_keys():
+    """Hand check of the log-sum-exp merge: softmax attention over two key halves, merged,
+    equals it over all keys; a chunk a query sees nothing of (lse -inf) has no weight."""
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 5, 8, generator=gen, dtype=torch.float64) for _ in range(3))
+    k, v = torch.randn(1, 2, 6, 8, generator=gen, dtype=torch.float64), k.new_zeros(1, 2, 6, 8)
+    v.normal_(generator=gen)
+    scores = q @ k.transpose(-1, -2)
+    scores[:, :, 0, 3:] = float("-inf")  # query 0 sees only the first half
+    full = torch.softmax(scores, dim=-1) @ v
+    parts, lses = [], []
+    for half in (slice(0, 3), slice(3, 6)):
+        s = scores[..., half]
+        lse = torch.logsumexp(s, dim=-1)
+        p = torch.where(torch.isfinite(lse)[..., None], torch.softmax(s, dim=-1), 0.0)
+        parts.append(torch.nan_to_num(p) @ v[:, :, half])
+        lses.append(lse)
+    merged = fused.merge_splits(torch.cat(parts), torch.cat(lses), 2)
+    assert torch.allclose(merged.double(), full, atol=1e-6)
+
+
+@pytest.mark.parametrize("splits", [2, 4])
+def test_fused_layer_with_key_splits_equals_reference(splits, monkeypatch, region_calls):
+    """kernel=fused with FLEX_KV_SPLITS (uncompiled FlexAttention on CPU, batch 1) computes the
+    reference's function; batch 2 keeps one call over all keys."""
+    monkeypatch.setattr(fused, "FLEX_KV_SPLITS", splits)
+    base = tiny_model("llama", 4, **FLEX_SIZES)
+    base.config._attn_implementation = "sdpa"
+    params = dict(layers="1,2", keep_ratio=0.33)
+    ref = apply_orthorank(copy.deepcopy(base), **params, kernel="reference").model
+    fast = apply_orthorank(copy.deepcopy(base), **params, kernel="fused").model
+    assert fused.kv_splits(1, 512) == splits and fused.kv_splits(2, 512) == 1
+    assert fused.kv_splits(1, 300) == 1  # chunks must be whole 128-key blocks
+    for shape in ((1, 512), (2, 512)):
+        ids = torch.randint(3, 96, shape, generator=torch.Generator().manual_seed(5))
+        with torch.inference_mode():
+            a = ref(input_ids=ids, use_cache=False).logits
+            b = fast(input_ids=ids, use_cache=False).logits
+        assert rel(b, a) < 1e-5, shape
+    assert len(region_calls) == 4
