@@ -1,7 +1,9 @@
-"""What a result row needs to be reproducible: versions, git sha, device(s) and device map."""
+"""What a result row needs to be reproducible: versions, git sha, source digest, device(s)
+and device map."""
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import subprocess
 from functools import lru_cache
@@ -41,6 +43,36 @@ def git_sha() -> str | None:
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+# the packages whose code and data files decide a result (the leaderboard only displays them)
+SOURCE_PACKAGES = ("skipbench", "harness", "methods", "db", "workers", "cli")
+SOURCE_SUFFIXES = (".py", ".json", ".yaml", ".yml")
+
+
+@lru_cache(maxsize=4)
+def source_sha256(root: Path = _REPO) -> str:
+    """sha256 of the code that ran: per file of ``SOURCE_PACKAGES`` (sorted relative paths,
+    ``SOURCE_SUFFIXES``), a line ``path NUL sha256(bytes)``.
+
+    ``git_sha`` names a commit, and ``-dirty`` says only that the tree differed from it; a copy
+    of the tree without its own git metadata (a device machine fed the working tree) records the
+    commit it came from. The digest tells two such runs' code apart, or shows it was the same.
+    """
+    lines = []
+    for package in SOURCE_PACKAGES:
+        base = root / package
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            if (
+                path.suffix in SOURCE_SUFFIXES
+                and path.is_file()
+                and "__pycache__" not in path.parts
+            ):
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                lines.append(f"{path.relative_to(root).as_posix()}\0{digest}\n")
+    return hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
 
 
 def device_name(device: Any) -> str:
@@ -102,6 +134,7 @@ def collect(device: Any, model: Any = None) -> dict[str, Any]:
     return {
         "skipbench": skipbench.__version__,
         "git_sha": git_sha(),
+        "source_sha256": source_sha256(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": _version("transformers"),
