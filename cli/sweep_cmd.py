@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,6 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from cli.common import console, err, err_console
+from cli.progress import LineProgress
 
 if TYPE_CHECKING:
     from cli.sweep_grid import Cell, Grid
@@ -264,6 +267,31 @@ def _eta(durations: list[float], remaining: int) -> str:
     )
 
 
+@contextmanager
+def _cell_progress(cell: Cell, total: int, resume_id: int | None) -> Iterator[Any]:
+    """``progress(what, fraction)`` for one cell: a spinner on a terminal; in a log (stderr not
+    a terminal) a line when the cell starts and ``LineProgress`` lines (each step's start,
+    quarters with elapsed time and ETA, end), prefixed with the cell, so a long cell in a
+    ``nohup`` or batch-job log shows where it is."""
+    prefix = f"[{cell.index}/{total}]"
+    if err_console.is_terminal:
+        with err_console.status(f"{prefix} {cell.label}") as spinner:
+            yield lambda what, fraction: spinner.update(
+                f"{prefix} {cell.label}: {what} {fraction:.0%}"
+            )
+        return
+
+    def write(text: str) -> None:
+        print(f"{prefix} {text}", file=sys.stderr, flush=True)
+
+    write(f"started {cell.label}" + (f" (resuming run {resume_id})" if resume_id else ""))
+    lines = LineProgress(write)
+    try:
+        yield lines.update
+    finally:
+        lines.close()
+
+
 def _run_all(planned: list[tuple[Cell, Any]], states: dict[str, KeyState]) -> int:
     """Run the cells here one after another; returns how many failed."""
     from cli.common import get_store
@@ -282,11 +310,7 @@ def _run_all(planned: list[tuple[Cell, Any]], states: dict[str, KeyState]) -> in
         n += 1
         resume = states[spec.key()].resumable()
         t0 = time.monotonic()
-        with err_console.status(f"[{cell.index}/{total}] {cell.label}") as spinner:
-
-            def progress(what: str, fraction: float, _s: Any = spinner, _c: Cell = cell) -> None:
-                _s.update(f"[{_c.index}/{total}] {_c.label}: {what} {fraction:.0%}")
-
+        with _cell_progress(cell, total, resume.id if resume else None) as progress:
             try:
                 record = execute(spec, store, progress, resume_run_id=resume.id if resume else None)
             except Exception as exc:  # a failed cell never stops the sweep

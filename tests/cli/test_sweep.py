@@ -99,6 +99,12 @@ def test_sweep_skips_stored_survives_a_failure_and_resumes(
         "ok",
     ]  # the failure did not stop it
     assert "planned failure" in lines[1] and "ETA" in lines[2]
+    # stderr is not a terminal here: each cell that runs says so, and its steps write log lines
+    log = first.stderr.splitlines()
+    starts = [line.split()[0] for line in log if line.split()[1:2] == ["started"]]
+    assert starts == ["[2/3]", "[3/3]"]  # the stored dense cell did not run
+    assert "[3/3] perplexity/wikitext2: started" in log, log
+    assert any(line.startswith("[3/3] perplexity/wikitext2: done in") for line in log), log
 
     status = skipbench("sweep", "status", "--json", grid, env=env)
     cells = last_json(status.stdout)
