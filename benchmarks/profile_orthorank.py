@@ -12,7 +12,7 @@ the summed kernel time per call (wall minus kernel time is launch gaps and host 
 
     python benchmarks/profile_orthorank.py --shapes 1x2048,32x2048 --profile --out prof.json
 
-``--flex-options`` and ``--kv-splits 2,4`` time ``kernel=fused`` under other FlexAttention
+``--flex-options``, ``--kv-splits 2,4`` and ``--one-region`` time ``kernel=fused`` under other FlexAttention
 settings. ``--idle`` adds, for the compiled dense layer and ``kernel=fused``, where the wall time beyond
 the kernel time goes (host-side CUDA runtime calls, allocator counters, CUDA-graph replay).
 """
@@ -174,7 +174,12 @@ def fused_alternatives(layer: Any, settings: Any, h: Any, kw: dict, dev: str, ar
         measure(fn, dev, 3, 10)
         return measure(fn, dev, 1, 20).median_ms
 
-    saved = (fused.smallest_in_order, dict(fused.FLEX_KERNEL_OPTIONS), fused.FLEX_KV_SPLITS)
+    saved = (
+        fused.smallest_in_order,
+        dict(fused.FLEX_KERNEL_OPTIONS),
+        fused.FLEX_KV_SPLITS,
+        fused.FUSED_REGIONS,
+    )
     out: dict[str, float] = {}
     try:
         fused.smallest_in_order = topk_in_order
@@ -192,7 +197,12 @@ def fused_alternatives(layer: Any, settings: Any, h: Any, kw: dict, dev: str, ar
             out[key if fused.kv_splits(h.shape[0], h.shape[1]) > 1 else key + " (not applied)"] = (
                 timed()
             )
+        fused.FLEX_KV_SPLITS = saved[2]
+        if args.one_region:
+            fused.FUSED_REGIONS = 1
+            out["one_region"] = timed()
     finally:
+        fused.FUSED_REGIONS = saved[3]
         fused.FLEX_KV_SPLITS = saved[2]
         fused.smallest_in_order = saved[0]
         fused.FLEX_KERNEL_OPTIONS.clear()
@@ -242,6 +252,12 @@ def main() -> None:
         default=None,
         help="also time kernel=fused with the keys of its attention cut into these numbers of "
         "chunks (methods.orthorank.fused.FLEX_KV_SPLITS; batch 1 only), e.g. '2,4' (GPU)",
+    )
+    ap.add_argument(
+        "--one-region",
+        action="store_true",
+        help="also time kernel=fused as one compiled region (methods.orthorank.fused."
+        "FUSED_REGIONS = 1) (GPU)",
     )
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -325,7 +341,8 @@ def main() -> None:
                     print(
                         f"--- {shape} {name} idle: " + json.dumps(entry["idle"][name]), flush=True
                     )
-        if dev == "cuda" and (args.flex_options is not None or args.kv_splits is not None):
+        alternatives = (args.flex_options, args.kv_splits, args.one_region or None)
+        if dev == "cuda" and any(a is not None for a in alternatives):
             for shape in args.shapes.split(","):
                 b, t = (int(x) for x in shape.split("x"))
                 h, kw = layer_inputs(model, args.layer, random_ids(b, t, config.vocab_size, 0, dev))

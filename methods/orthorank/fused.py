@@ -51,6 +51,11 @@ FLEX_KERNEL_OPTIONS: dict[str, Any] = {}
 # the partial results are merged by their log-sum-exp: S times the programs, each 1/S as long.
 # Unmeasured on a GPU so far (``benchmarks/profile_orthorank.py --kv-splits`` times it).
 FLEX_KV_SPLITS = 1
+# 2: the two compiled regions with the BlockMask assembled on the host between them; 1: one
+# compiled region holding all three (``one_region``: one call's guards and wrapper instead of two,
+# no host-side BlockMask; it compiles fullgraph with inductor on CPU, torch 2.13). Unmeasured on a
+# GPU so far (``benchmarks/profile_orthorank.py --one-region`` times it).
+FUSED_REGIONS = 2
 # ``smallest_in_order`` does T x T comparisons per sequence: 44 us less than top-k + sort per layer
 # at 2,048 tokens on an H200 (2026-12-01), unmeasured beyond; longer prompts keep the top-k.
 SORT_FREE_MAX_TOKENS = 4096
@@ -166,7 +171,8 @@ def attend_and_finish(
     return h.scatter(1, gather_idx, new.to(h.dtype))
 
 
-def _weights(layer: Any) -> dict[str, Any]:
+def layer_weights(layer: Any) -> dict[str, Any]:
+    """The layer's weights as region inputs (so every layer shares one compiled graph)."""
     attn, mlp = layer.self_attn, layer.mlp
     return {
         "in_norm": layer.input_layernorm.weight,
@@ -202,6 +208,21 @@ def fused_covers(layer: Any, settings: Selective) -> bool:
     )
 
 
+def one_region(
+    h: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    w: dict[str, Any],
+    shape: tuple[int, bool, int, int, int, int],
+    scaling: float,
+) -> torch.Tensor:
+    """Regions 1 and 2 with the BlockMask between them as one function (``FUSED_REGIONS = 1``);
+    ``shape`` is region 1's (keep, reverse, heads, kv_heads, head_dim, splits)."""
+    idx, h_sel, q, k, v, rows_p, *blocks = select_and_project(h, cos, sin, w, *shape)
+    mask = assemble_block_mask(rows_p, blocks, BLOCK)
+    return attend_and_finish(h, idx, h_sel, q, k, v, mask, w, scaling)
+
+
 def fused_forward(
     layer: Any,
     settings: Selective,
@@ -209,26 +230,30 @@ def fused_forward(
     position_embeddings: Any = None,
     **kwargs: Any,
 ) -> torch.Tensor:
-    """The selective forward as two compiled regions, for calls ``fused_covers`` accepts."""
+    """The selective forward as two compiled regions (or ``one_region``), for calls
+    ``fused_covers`` accepts."""
     attn, dev = layer.self_attn, hidden_states.device
     cfg = attn.config
     heads = cfg.num_attention_heads
     kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
-    keep = keep_count(settings.keep_ratio, hidden_states.shape[1])
-    w = _weights(layer)
-    cos, sin = position_embeddings
     bsz, q_len = hidden_states.shape[:2]
-    idx, h_sel, q, k, v, rows_p, *blocks = compiled("select", select_and_project, dev)(
-        hidden_states,
-        cos,
-        sin,
-        w,
+    keep = keep_count(settings.keep_ratio, q_len)
+    shape = (
         keep,
         settings.score == "reverse",
         heads,
         kv_heads,
         attn.head_dim,
         kv_splits(bsz, q_len),
+    )
+    w = layer_weights(layer)
+    cos, sin = position_embeddings
+    if FUSED_REGIONS == 1:
+        return compiled("select_finish", one_region, dev)(
+            hidden_states, cos, sin, w, shape, attn.scaling
+        )
+    idx, h_sel, q, k, v, rows_p, *blocks = compiled("select", select_and_project, dev)(
+        hidden_states, cos, sin, w, *shape
     )
     mask = assemble_block_mask(rows_p, blocks, BLOCK)
     return compiled("finish", attend_and_finish, dev)(

@@ -353,3 +353,30 @@ def test_fused_layer_with_key_splits_equals_reference(splits, monkeypatch, regio
             b = fast(input_ids=ids, use_cache=False).logits
         assert rel(b, a) < 1e-5, shape
     assert len(region_calls) == 4
+
+
+def test_one_region_equals_reference_and_compiles_fullgraph(monkeypatch, region_calls):
+    """FUSED_REGIONS=1: through the registry (uncompiled on CPU) the reference's function; and
+    region 1, the BlockMask and region 2 trace as one graph (inductor on CPU), same output."""
+    monkeypatch.setattr(fused, "FUSED_REGIONS", 1)
+    base = tiny_model("llama", 4, **FLEX_SIZES)
+    base.config._attn_implementation = "sdpa"
+    params = dict(layers="1,2", keep_ratio=0.33)
+    ref = apply_orthorank(copy.deepcopy(base), **params, kernel="reference").model
+    fast = apply_orthorank(copy.deepcopy(base), **params, kernel="fused").model
+    ids = torch.randint(3, 96, (2, 300), generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        assert rel(fast(input_ids=ids, use_cache=False).logits, ref(input_ids=ids).logits) < 1e-5
+    assert len(region_calls) == 2  # region 2's function ran inside the one region, per layer
+    layer = fast.model.layers[1]
+    h = torch.randn(1, 256, 64, generator=torch.Generator().manual_seed(1))
+    pos = fast.model.rotary_emb(h, torch.arange(256)[None])
+    attn, cfg = layer.self_attn, layer.self_attn.config
+    shape = (85, False, cfg.num_attention_heads, cfg.num_key_value_heads, attn.head_dim, 1)
+    args = (h, *pos, fused.layer_weights(layer), shape, attn.scaling)
+    torch._dynamo.reset()
+    with torch.inference_mode():
+        eager = fused.one_region(*args)
+        graph = torch.compile(fused.one_region, dynamic=False, fullgraph=True)(*args)
+    torch._dynamo.reset()
+    assert rel(graph, eager) < 1e-5
