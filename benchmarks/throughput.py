@@ -239,7 +239,7 @@ def section_decode(models: dict[str, Any], shapes, modes, device, args) -> list[
                     }
                 )
                 log(f"decode {mode} b{b} FAILED: {type(exc).__name__}: {exc}")
-                tp._free(device)
+                tp.free_device_memory(device)
                 continue
             for name, r in recs.items():
                 rows.append(
@@ -490,7 +490,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )  # fmt: skip
             save()
         tv.clear()
-        tp._free(device)
+        tp.free_device_memory(device)
     removed = remove_layers(same_weights_copy(dense), removal_indices(total, n_remove))
     variants = {"dense": dense, f"remove{n_remove}": removed}
     result["ideal"] = {f"remove{n_remove}": total / (total - n_remove)}
@@ -532,7 +532,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["ideal"]["orthorank_flex_compiled"] = result["ideal"].get("orthorank_flex")
     for name in ortho_names:
         variants.pop(name, None)
-    tp._free(device)
+    tp.free_device_memory(device)
     if "decode" in sections:
         weight_bytes = sum(p.numel() * p.element_size() for p in dense.parameters())
         emb = dense.get_input_embeddings().weight
@@ -551,7 +551,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["decode"] += section_decode(variants, uncompiled, ["cudagraph"], device, args)
     del removed
     variants.clear()
-    tp._free(device)
+    tp.free_device_memory(device)
     if "perplexity" in sections:
         tok = random_models.ByteTokenizer(config.vocab_size)
         seq = 2048 if not args.tiny else 128

@@ -134,7 +134,7 @@ def section_table(
                 )
             except torch.cuda.OutOfMemoryError as exc:
                 rows.append({"mode": mode, "batch": b, "seq_len": t, "error": str(exc)[:200]})
-                tp._free(device)
+                tp.free_device_memory(device)
                 continue
             dense_ms = recs["dense"]["median_ms"]
             for name, rec in recs.items():
@@ -160,7 +160,7 @@ def section_table(
             if save is not None:
                 save()
         del timed
-        tp._free(device)
+        tp.free_device_memory(device)
     return rows
 
 
@@ -201,7 +201,7 @@ def section_long_context(
                     rows.append(
                         {"variant": name, "batch": b, "prompt_len": p, "error": str(exc)[:200]}
                     )
-                    tp._free(device)
+                    tp.free_device_memory(device)
                     continue
                 peaks[b] = rec["peak_memory_bytes"]
                 rows.append(
@@ -224,7 +224,7 @@ def section_long_context(
                     f"long {name} b{b} p{p}: ttft {rec['ttft_ms']:.0f} ms, tpot {rec['tpot_ms']:.2f} ms, "
                     f"peak {rows[-1]['peak_memory_gib']:.1f} GiB"
                 )
-                tp._free(device)
+                tp.free_device_memory(device)
             if len(peaks) >= 2 and all(peaks.values()):
                 lo, hi = min(peaks), max(peaks)
                 slope = (peaks[hi] - peaks[lo]) / (hi - lo)

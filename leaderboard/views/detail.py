@@ -36,7 +36,7 @@ def layer_strip(states: list[dict[str, Any]]) -> alt.LayerChart | alt.FacetChart
     return alt.layer(cells, labels).properties(height=50)
 
 
-def _results_table(rows: pd.DataFrame) -> pd.DataFrame:
+def results_table(rows: pd.DataFrame) -> pd.DataFrame:
     cols = {(r.suite, r.task, r.metric): r for r in rows.itertuples()}
     order = ordered(
         MetricColumn(
@@ -125,7 +125,7 @@ def render() -> None:
     if rows.empty:
         st.info("No results stored for this run" + (" yet." if status == "running" else "."))
     else:
-        st.dataframe(_results_table(rows), hide_index=True, key="rd_results", placeholder="")
+        st.dataframe(results_table(rows), hide_index=True, key="rd_results", placeholder="")
 
     artifacts = access.load_artifacts(url, run_id)
     for warning in speed_checks.run_warnings(

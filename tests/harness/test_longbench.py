@@ -16,7 +16,7 @@ from harness.models import LoadedModel, ModelSpec
 from harness.suites.base import SuiteContext, build_suite
 from harness.suites.longbench import data, declaration
 from harness.suites.longbench.metrics import score
-from harness.suites.longbench.suite import Generator, LongBenchSuite, _buckets
+from harness.suites.longbench.suite import Generator, LongBenchSuite, length_buckets
 from skipbench.errors import InvalidInput
 
 CHAT = "{% for m in messages %}[U]{{ m['content'] }}[/U]{% endfor %}{% if add_generation_prompt %}[A]{% endif %}"
@@ -180,9 +180,9 @@ def test_length_buckets():
     rows = [
         {"length": n, "score": s} for n, s in ((100, 1.0), (3999, 0.0), (4000, 1.0), (9000, 0.5))
     ]
-    got = {r.task: (r.value, r.n) for r in _buckets("e.trec", rows)}
+    got = {r.task: (r.value, r.n) for r in length_buckets("e.trec", rows)}
     assert got == {"e.trec@0-4k": (50.0, 2), "e.trec@4-8k": (100.0, 1), "e.trec@8k+": (50.0, 1)}
-    assert _buckets("mini.trec", [{"length": None, "score": 1.0}]) == []
+    assert length_buckets("mini.trec", [{"length": None, "score": 1.0}]) == []
 
 
 def test_hub_archive_is_formatted_with_the_official_template(monkeypatch):

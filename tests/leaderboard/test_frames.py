@@ -124,10 +124,10 @@ def test_speedup_stored_by_the_suite_is_kept_not_derived():
     out = frames.with_speedup(pd.concat([RESULTS, stored], ignore_index=True), RUNS)
     speed = out[out["metric"] == "speedup"]
     assert sorted(zip(speed["run_id"], speed["value"])) == [(1, 1.0), (3, 1.31)]
-    from leaderboard.views.detail import _results_table
+    from leaderboard.views.detail import results_table
 
     def sources(run_id):
-        table = _results_table(out[out["run_id"] == run_id])
+        table = results_table(out[out["run_id"] == run_id])
         return dict(zip(table["metric"], table["source"], strict=True))
 
     assert sources(3)["speedup"] == "stored"  # the _res rows carry no display name

@@ -114,7 +114,7 @@ class LongBenchSuite(Suite[LongBenchConfig]):
             results.append(
                 MetricValue(prefix + task, "score", scores[task], _stderr(task_scores), len(rows))
             )
-            results.extend(_buckets(prefix + task, rows))
+            results.extend(length_buckets(prefix + task, rows))
             samples[task] = rows
         ctx.report("longbench", 1.0)
         for category, members in CATEGORIES.items():
@@ -162,7 +162,7 @@ def _stderr(values: list[float]) -> float | None:
     return 100 * statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else None
 
 
-def _buckets(task_name: str, rows: list[dict[str, Any]]) -> list[MetricValue]:
+def length_buckets(task_name: str, rows: list[dict[str, Any]]) -> list[MetricValue]:
     if not rows or any(r.get("length") is None for r in rows):
         return []
     out = []

@@ -227,7 +227,7 @@ class ThroughputSuite(Suite[ThroughputConfig]):
                     ]
             except _oom_errors() as exc:
                 errors.append(f"{kind} {args}: out of memory ({str(exc).splitlines()[0]})")
-                _free(device)
+                free_device_memory(device)
                 ctx.report("throughput", (i + 1) / len(jobs))
                 continue
             results.append(MetricValue(task, "tokens_per_s", rec["tokens_per_s"], None, reps))
@@ -275,7 +275,8 @@ def _countable(fn: Any, *args: Any) -> Any:
         )
 
 
-def _free(device: Any) -> None:
+def free_device_memory(device: Any) -> None:
+    """Drop what the previous measurement left (Python garbage, the CUDA cache) before the next."""
     import gc
 
     gc.collect()
