@@ -8,7 +8,9 @@ Sections (``--sections``):
 - ``table``: the issue-17 table (``benchmarks/throughput_table.py``): every registered layer-removal
   and sublayer method at ``--sparsity`` (one variant per structure) and OrthoRank, prefill in
   each of ``--table-modes`` (``eager``; ``compiled``: every decoder layer that is not a method's
-  own kernel compiled, on every side), each with its ideal and the ratio to it;
+  own kernel compiled, on every side; ``compiled-graph``: the same, each side's prefill replayed
+  from one CUDA graph, so a host-bound batch-1 prefill is timed by its kernels), each with its
+  ideal and the ratio to it;
 - ``longctx``: decode at long prompts (``--long-prompts`` x ``--long-batches``) for
   ``--long-variants``: TTFT, time per token, peak memory, KV-cache bytes per token, and the
   largest batch under ``--budget-gib``;
@@ -51,6 +53,7 @@ from harness.suites.throughput.measure import alternate_rounds  # noqa: E402
 from harness.timing import TimingStats, measure, synchronize  # noqa: E402
 from methods.layers import num_decoder_layers, remove_layers, text_config  # noqa: E402
 
+TABLE_MODES = ("eager", "compiled", "compiled-graph")
 TINY = dict(
     hidden_size=64,
     intermediate_size=128,
@@ -429,6 +432,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--git-sha", default=None)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    bad = sorted(set(args.table_modes.split(",")) - set(TABLE_MODES))
+    if bad:
+        ap.error(f"--table-modes {','.join(bad)} is not allowed; allowed: {', '.join(TABLE_MODES)}")
     sections = set(args.sections.split(","))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = getattr(torch, args.dtype)

@@ -123,14 +123,21 @@ def section_table(
     models = {name: v["model"] for name, v in variants.items()}
     for mode in modes:
         timed, compile_info = models, {}
-        if mode == "compiled":
+        if mode in ("compiled", "compiled-graph"):
             timed = {}
             for name, m in models.items():
                 timed[name], compile_info[name] = compile_layers(m)
         for b, t in shapes:
             try:
                 recs = tp.measure_prefill_sides(
-                    timed, b, t, device, args.warmup, args.repeats * args.rounds, args.rounds
+                    timed,
+                    b,
+                    t,
+                    device,
+                    args.warmup,
+                    args.repeats * args.rounds,
+                    args.rounds,
+                    graphs=mode == "compiled-graph",
                 )
             except torch.cuda.OutOfMemoryError as exc:
                 rows.append({"mode": mode, "batch": b, "seq_len": t, "error": str(exc)[:200]})

@@ -155,3 +155,31 @@ def test_speed_check_prefers_the_stored_ideal():
             tp("prefill/b1x2048", "speedup", 1.2)]  # fmt: skip
     flags = speed_flags(rows, details, "llm-drop")
     assert flags == ["prefill-compiled/b1x2048: speedup 1.20× is above its ideal 1.08×"]
+
+
+def test_prefill_graphs_are_one_gpu_only_and_said_in_each_record():
+    """``graphs=True`` off CUDA times the plain forward and each record says it did."""
+    from harness.suites.throughput.measure import measure_prefill_sides
+
+    model = tiny_model("llama", 2)
+    recs = measure_prefill_sides({"dense": model}, 1, 16, "cpu", 0, 2, graphs=True)
+    assert recs["dense"]["graph"] is False and recs["dense"]["repeats"] == 2
+    assert "graph" not in measure_prefill_sides({"dense": model}, 1, 16, "cpu", 0, 1)["dense"]
+
+
+@cuda
+def test_graph_prefill_replays_the_compiled_forward():
+    """The captured graph of a compiled model with an OrthoRank layer computes the forward."""
+    from harness.suites.throughput.measure import graph_prefill
+
+    model = tiny_model("llama", 4, hidden_size=64, head_dim=16).to("cuda", torch.bfloat16)
+    model.config._attn_implementation = "sdpa"
+    timed, _ = compile_layers(orthorank(model).model)
+    ids = torch.randint(3, 96, (1, 256), device="cuda")
+    with torch.inference_mode():
+        want = prefill_forward(timed, ids).clone()
+        replay = graph_prefill(timed, ids)
+        replay().zero_()
+        got = replay()  # the replay rewrites the graph's output
+        torch.cuda.synchronize()
+    assert torch.allclose(got.float(), want.float(), atol=1e-2)

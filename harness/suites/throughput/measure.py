@@ -117,6 +117,33 @@ def alternate_rounds(
     return stats, peaks
 
 
+def graph_prefill(model: Any, ids: Any) -> Any:
+    """``prefill_forward(model, ids)`` captured as one CUDA graph; returns a callable that
+    replays it and returns the graph's output tensor (rewritten by every replay).
+
+    Replaying launches every kernel of the forward from the GPU's own queue, so a batch-1
+    prefill whose host cannot issue kernels as fast as the GPU runs them is timed by its
+    kernels, on every side alike. Warmed up on a side stream first, as capture requires.
+    """
+    import torch
+
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(2):
+            prefill_forward(model, ids)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = prefill_forward(model, ids)
+
+    def replay() -> Any:
+        graph.replay()
+        return out
+
+    return replay
+
+
 def measure_prefill_sides(
     models: dict[str, Any],
     batch: int,
@@ -126,14 +153,22 @@ def measure_prefill_sides(
     repeats: int,
     rounds: int = 1,
     seed: int = 0,
+    graphs: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Prefill records of several models on the same ids, timed by ``alternate_rounds``."""
+    """Prefill records of several models on the same ids, timed by ``alternate_rounds``;
+    ``graphs`` replays each side from a CUDA graph (``graph_prefill``; one GPU only, else it
+    is ignored and each record's ``graph`` says so)."""
     import torch
 
     ids, devices = _shared_inputs(models, batch, seq_len, seed, device)
+    use_graphs = graphs and is_cuda(device) and len(devices) == 1
     with torch.inference_mode():
         fns = {
-            name: (synced(lambda m=m: prefill_forward(m, ids), devices[1:]),)
+            name: (
+                graph_prefill(m, ids)
+                if use_graphs
+                else synced(lambda m=m: prefill_forward(m, ids), devices[1:]),
+            )
             for name, m in models.items()
         }
         pooled, peaks = alternate_rounds(fns, device, warmup, repeats, rounds, devices)
@@ -146,6 +181,7 @@ def measure_prefill_sides(
             **stats.to_dict(),
             "tokens_per_s": batch * seq_len / (stats.median_ms / 1e3),
             "peak_memory_bytes": peaks[name],
+            **({"graph": use_graphs} if graphs else {}),
         }
     return out
 
