@@ -31,7 +31,7 @@ def _fmt(value: float | None) -> str:
 
 
 def _layers(details: dict[str, Any]) -> str:
-    for key in ("removed_layers", "selective_layers"):
+    for key in ("removed_layers", "removed_sublayers", "selective_layers"):
         if key in details:
             return ",".join(map(str, details[key]))
     return ""

@@ -15,6 +15,8 @@ def layer_states(
     """One entry per decoder layer: ``state`` removed / token-selective / kept and, for the
     first two, ``order`` (1-based position in the method's removal or selection order)."""
     details = details or {}
+    if details.get("removed_sublayers"):
+        return sublayer_states(details, model_info)
     removed = [int(i) for i in details.get("removed_layers") or []]
     selective = [
         int(i) for i in (details.get("selection_order") or details.get("selective_layers") or [])
@@ -34,6 +36,36 @@ def layer_states(
         else:
             states.append({"layer": layer, "state": "kept", "order": None})
     return states
+
+
+SUBLAYER_STATES = {
+    frozenset({"attn"}): "attention removed",
+    frozenset({"mlp"}): "MLP removed",
+    frozenset({"attn", "mlp"}): "removed",
+}
+
+
+def sublayer_states(
+    details: dict[str, Any], model_info: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """``layer_states`` for a method that removed sublayers (``removed_sublayers``: ``attn.17``,
+    ``mlp.3``, in removal order): a layer's state says which of its sublayers went, its
+    ``order`` the removal position of the first of them."""
+    kinds: dict[int, set[str]] = {}
+    first: dict[int, int] = {}
+    for position, name in enumerate(details["removed_sublayers"], start=1):
+        kind, _, index = str(name).partition(".")
+        layer = int(index)
+        kinds.setdefault(layer, set()).add(kind)
+        first.setdefault(layer, position)
+    total = details.get("num_layers_total") or (model_info or {}).get("num_layers")
+    total = int(total or max(kinds, default=-1) + 1)
+    return [
+        {"layer": i, "state": SUBLAYER_STATES[frozenset(kinds[i])], "order": first[i]}
+        if i in kinds
+        else {"layer": i, "state": "kept", "order": None}
+        for i in range(total)
+    ]
 
 
 def _is_number(value: Any) -> bool:

@@ -31,7 +31,7 @@ def strategy_text(method_config: Any, details: Any) -> str:
         return str(config["layers"])
     if found.get("layer_strategy"):
         return str(found["layer_strategy"])
-    return "remove" if found.get("removed_layers") else ""
+    return "remove" if found.get("removed_layers") or found.get("removed_sublayers") else ""
 
 
 def limit_text(suites: Any) -> str:
@@ -105,8 +105,11 @@ def realized_sparsity(details: Any) -> str:
     record = _mapping(found.get("sparsity"))
     total = found.get("num_layers_total")
     touched = found.get("removed_layers") or found.get("selective_layers") or []
+    sublayers = found.get("removed_sublayers") or []
     parts = []
-    if total:
+    if sublayers and found.get("num_sublayers_total"):
+        parts.append(f"{len(sublayers)} of {found['num_sublayers_total']} sublayers removed")
+    elif total:
         verb = "removed" if found.get("removed_layers") else "token-selective"
         parts.append(f"{len(touched)} of {total} layers {verb}")
     if not _blank(record.get("realized")):

@@ -112,11 +112,14 @@ def metric_columns(results: pd.DataFrame) -> list[MetricColumn]:
 
 
 def layers_text(details: Any) -> str:
-    """What the method did to the layers, removal order kept: ``removed 25,26,21``."""
+    """What the method did to the layers, removal order kept: ``removed 25,26,21``,
+    ``removed attn.17,mlp.3`` (sublayers), ``selective 21,22``."""
     if not isinstance(details, dict):
         return ""
     if details.get("removed_layers"):
         return "removed " + ",".join(map(str, details["removed_layers"]))
+    if details.get("removed_sublayers"):
+        return "removed " + ",".join(map(str, details["removed_sublayers"]))
     order = details.get("selection_order") or details.get("selective_layers")
     if order:
         return "selective " + ",".join(map(str, order))

@@ -12,7 +12,13 @@ from leaderboard import access, details, fields, speed_checks, widgets
 from leaderboard.columns import MetricColumn, ordered
 from leaderboard.frames import DERIVED_SPEEDUP
 
-STATE_COLORS = {"kept": "#c9d6e3", "removed": "#d1495b", "token-selective": "#edae49"}
+STATE_COLORS = {
+    "kept": "#c9d6e3",
+    "removed": "#d1495b",
+    "attention removed": "#e8875f",
+    "MLP removed": "#8f5c9e",
+    "token-selective": "#edae49",
+}
 
 
 def layer_strip(states: list[dict[str, Any]]) -> alt.LayerChart | alt.FacetChart:
@@ -103,7 +109,13 @@ def render() -> None:
     if states:
         st.altair_chart(layer_strip(states), key="rd_strip", height=150)
         removed = [s for s in states if s["state"] != "kept"]
-        if removed:
+        sublayers = method_details.get("removed_sublayers") or []
+        if sublayers:
+            st.caption(
+                f"{len(sublayers)} sublayers removed from {len(removed)} of {len(states)} "
+                "layers, in order: " + " → ".join(map(str, sublayers))
+            )
+        elif removed:
             kind = removed[0]["state"]
             order = sorted(removed, key=lambda s: s["order"])
             st.caption(

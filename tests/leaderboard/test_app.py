@@ -640,3 +640,29 @@ def test_leaderboard_command_hides_the_deploy_button():
 
     argv = streamlit_argv(8501, "127.0.0.1")
     assert argv[argv.index("--client.toolbarMode") + 1] == "viewer"
+
+
+def test_run_detail_of_a_sublayer_method_names_its_sublayers(tmp_path, monkeypatch):
+    """A shipped LLM-Drop run (attention sublayers removed): the caption lists the removed
+    sublayers in their removal order, read from the stored details."""
+    from pathlib import Path
+
+    from db import bundle_format
+    from db.bundles import import_bundle
+    from db.store import Store
+    from skipbench.settings import reset_settings_cache
+
+    url = f"sqlite:///{tmp_path / 'lb.db'}"
+    Store(url)  # creates the schema
+    bundle = Path(__file__).resolve().parents[2] / "results" / "gemma3-270m-cpu-bf16-b.json"
+    import_bundle(url, bundle_format.read(bundle), bundle)
+    run = next(r for r in _store(url).runs(status="succeeded") if r.method_name == "llm-drop")
+    monkeypatch.setenv("SKIPBENCH_DATABASE_URL", url)
+    reset_settings_cache()
+    at = app_test("run_detail", {"run": str(run.id)})
+    sublayers = run.method_details["removed_sublayers"]
+    assert any(
+        c.value.startswith(f"{len(sublayers)} sublayers removed")
+        and c.value.endswith("in order: " + " → ".join(sublayers))
+        for c in at.caption
+    ), [c.value for c in at.caption]

@@ -245,6 +245,33 @@ def test_layer_states_keep_removal_order():
     ]
 
 
+def test_sublayer_removal_is_shown_per_layer_and_in_order():
+    """LLM-Drop / BlockPruner details (``removed_sublayers``, removal order): the strip, the
+    Layers text, the strategy and the realized sparsity all say what went, hand-worked."""
+    from leaderboard.fields import realized_sparsity, strategy_text
+    from leaderboard.frames import layers_text
+
+    details = {
+        "removed_sublayers": ["attn.3", "mlp.1", "attn.1", "mlp.4"],
+        "num_layers_total": 5,
+        "num_sublayers_total": 10,
+        "sparsity": {"realized": 0.4, "param_fraction_removed": 0.25},
+    }
+    states = layer_states(details)
+    assert [(s["state"], s["order"]) for s in states] == [
+        ("kept", None),
+        ("removed", 2),  # both sublayers of layer 1: its first went second
+        ("kept", None),
+        ("attention removed", 1),
+        ("MLP removed", 4),
+    ]
+    assert layers_text(details) == "removed attn.3,mlp.1,attn.1,mlp.4"
+    assert strategy_text({"target": "joint"}, details) == "remove"
+    assert realized_sparsity(details) == (
+        "4 of 10 sublayers removed, realized 40.0%, 25.0% of parameters removed"
+    )
+
+
 def test_generic_artifact_readers():
     payload = {
         "layers": [0, 1, 2],
