@@ -266,6 +266,9 @@ def test_cli_runs_both_suites_and_routes_tasks(tiny_model_dir, shared_data_dir):
         timeout=600,
     )
     assert out.returncode == 0, out.stderr[-2000:]
+    # stderr is a log here: the suite is one progress step that finishes, none left "stopped"
+    assert any(line.startswith("longbench: done in") for line in out.stderr.splitlines())
+    assert "stopped at" not in out.stderr
     record = json.loads(out.stdout.strip().splitlines()[-1])
     got = {(r["suite"], r["task"], r["metric"]): r for r in record["results"]}
     assert {("zeroshot", "piqa", "acc"), ("zeroshot", "piqa", "acc_norm")} <= set(got)
