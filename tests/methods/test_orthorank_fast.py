@@ -339,11 +339,7 @@ def test_fused_layer_with_key_splits_equals_reference(splits, monkeypatch, regio
     """kernel=fused with FLEX_KV_SPLITS (uncompiled FlexAttention on CPU, batch 1) computes the
     reference's function; batch 2 keeps one call over all keys."""
     monkeypatch.setattr(fused, "FLEX_KV_SPLITS", splits)
-    base = tiny_model("llama", 4, **FLEX_SIZES)
-    base.config._attn_implementation = "sdpa"
-    params = dict(layers="1,2", keep_ratio=0.33)
-    ref = apply_orthorank(copy.deepcopy(base), **params, kernel="reference").model
-    fast = apply_orthorank(copy.deepcopy(base), **params, kernel="fused").model
+    ref, fast = selective_pair("llama", keep=0.33, kernel="fused")
     assert fused.kv_splits(1, 512) == splits and fused.kv_splits(2, 512) == 1
     assert fused.kv_splits(1, 300) == 1  # chunks must be whole 128-key blocks
     for shape in ((1, 512), (2, 512)):
@@ -359,11 +355,7 @@ def test_one_region_equals_reference_and_compiles_fullgraph(monkeypatch, region_
     """FUSED_REGIONS=1: through the registry (uncompiled on CPU) the reference's function; and
     region 1, the BlockMask and region 2 trace as one graph (inductor on CPU), same output."""
     monkeypatch.setattr(fused, "FUSED_REGIONS", 1)
-    base = tiny_model("llama", 4, **FLEX_SIZES)
-    base.config._attn_implementation = "sdpa"
-    params = dict(layers="1,2", keep_ratio=0.33)
-    ref = apply_orthorank(copy.deepcopy(base), **params, kernel="reference").model
-    fast = apply_orthorank(copy.deepcopy(base), **params, kernel="fused").model
+    ref, fast = selective_pair("llama", keep=0.33, kernel="fused")
     ids = torch.randint(3, 96, (2, 300), generator=torch.Generator().manual_seed(3))
     with torch.inference_mode():
         assert rel(fast(input_ids=ids, use_cache=False).logits, ref(input_ids=ids).logits) < 1e-5
