@@ -12,9 +12,10 @@ the summed kernel time per call (wall minus kernel time is launch gaps and host 
 
     python benchmarks/profile_orthorank.py --shapes 1x2048,32x2048 --profile --out prof.json
 
-``--flex-options``, ``--kv-splits 2,4`` and ``--one-region`` time ``kernel=fused`` under other FlexAttention
-settings. ``--idle`` adds, for the compiled dense layer and ``kernel=fused``, where the wall time beyond
-the kernel time goes (host-side CUDA runtime calls, allocator counters, CUDA-graph replay).
+``--flex-options``, ``--kv-splits 2,4`` and ``--one-region`` time ``kernel=fused`` under other
+FlexAttention settings. ``--idle`` adds, for the compiled dense layer and ``kernel=fused``, where
+the wall time beyond the kernel time goes (host-side CUDA runtime calls, allocator counters,
+CUDA-graph replay).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import random_models  # noqa: E402
-from harness.suites.throughput.measure import random_ids  # noqa: E402
+from harness.suites.throughput.measure import capture_graph, random_ids  # noqa: E402
 from harness.timing import measure  # noqa: E402
 
 
@@ -58,18 +59,26 @@ def layer_inputs(model: Any, layer_idx: int, ids: Any) -> tuple[Any, dict[str, A
     return got["h"], got["kw"]
 
 
-def top_kernels(fn: Any, rows: int = 16, calls: int = 3) -> tuple[str, float, int]:
-    """(the profiler's table, summed CUDA kernel time per call in ms, kernels per call)."""
+def profiled(fn: Any, calls: int) -> Any:
+    """torch.profiler (CPU and CUDA activity) over ``calls`` calls of ``fn``, device synced."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    for _ in range(2):
-        fn()
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
         for _ in range(calls):
             fn()
         torch.cuda.synchronize()
+    return prof
+
+
+def top_kernels(fn: Any, rows: int = 16, calls: int = 3) -> tuple[str, float, int]:
+    """(the profiler's table, summed CUDA kernel time per call in ms, kernels per call)."""
+    import torch
+
+    for _ in range(2):
+        fn()
+    prof = profiled(fn, calls)
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     kernel_ms = sum(e.device_time for e in kernels) / 1e3 / calls
     table = prof.key_averages().table(
@@ -110,16 +119,12 @@ def idle_probe(fn: Any, dev: str, calls: int = 5) -> dict[str, Any]:
     call, and the same call replayed from a CUDA graph (no host work, no allocation; a call that
     synchronises cannot be captured, and the error says where)."""
     import torch
-    from torch.profiler import ProfilerActivity, profile
 
     for _ in range(3):
         fn()
     torch.cuda.synchronize()
     before = torch.cuda.memory_stats()
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        for _ in range(calls):
-            fn()
-        torch.cuda.synchronize()
+    prof = profiled(fn, calls)
     after = torch.cuda.memory_stats()
     runtime = [
         (e.name, e.cpu_time_total)
@@ -131,15 +136,7 @@ def idle_probe(fn: Any, dev: str, calls: int = 5) -> dict[str, Any]:
         "allocator_per_call": counter_deltas(before, after, calls),
     }
     try:
-        graph = torch.cuda.CUDAGraph()
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            fn()  # warm the side stream's allocator pool
-        torch.cuda.current_stream().wait_stream(stream)
-        with torch.cuda.graph(graph):
-            fn()
-        probe["graph_replay_ms"] = measure(graph.replay, dev, 3, 20).median_ms
+        probe["graph_replay_ms"] = measure(capture_graph(fn, warmup=1), dev, 3, 20).median_ms
     except Exception as exc:  # noqa: BLE001 - the reason is the measurement
         probe["graph_capture_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
     return probe
@@ -160,8 +157,9 @@ def topk_in_order(key: Any, k: int) -> Any:
 
 
 def fused_alternatives(layer: Any, settings: Any, h: Any, kw: dict, dev: str, args: Any) -> dict:
-    """Time ``kernel=fused`` with the old top-k selection and under each FlexAttention option set
-    (each recompiles its two regions); the module defaults are restored afterwards."""
+    """Time ``kernel=fused`` with the old top-k selection, under each FlexAttention option set,
+    each key-chunk count and as one region (each recompiles); the module's settings are restored
+    afterwards."""
     import torch
 
     from methods.orthorank import fused
@@ -174,39 +172,33 @@ def fused_alternatives(layer: Any, settings: Any, h: Any, kw: dict, dev: str, ar
         measure(fn, dev, 3, 10)
         return measure(fn, dev, 1, 20).median_ms
 
-    saved = (
-        fused.smallest_in_order,
-        dict(fused.FLEX_KERNEL_OPTIONS),
-        fused.FLEX_KV_SPLITS,
-        fused.FUSED_REGIONS,
-    )
+    # each alternative: (label, the module attributes it replaces), timed one after another
+    variants: list[tuple[str, dict[str, Any]]] = [
+        ("topk_selection", {"smallest_in_order": topk_in_order})
+    ]
+    options = {"flex_defaults": {}, **parse_options(args.flex_options or "")}
+    variants += [(name, {"FLEX_KERNEL_OPTIONS": opts}) for name, opts in options.items()]
+    splits = filter(None, (args.kv_splits or "").split(","))
+    variants += [(f"kv_splits={n}", {"FLEX_KV_SPLITS": int(n)}) for n in splits]
+    if args.one_region:
+        variants.append(("one_region", {"FUSED_REGIONS": 1}))
+    saved = {name: getattr(fused, name) for _, changes in variants for name in changes}
+
+    def restore() -> None:
+        for name, value in saved.items():
+            setattr(fused, name, value)
+
     out: dict[str, float] = {}
     try:
-        fused.smallest_in_order = topk_in_order
-        out["topk_selection"] = timed()
-        fused.smallest_in_order = saved[0]
-        for name, opts in {"flex_defaults": {}, **parse_options(args.flex_options or "")}.items():
-            fused.FLEX_KERNEL_OPTIONS.clear()
-            fused.FLEX_KERNEL_OPTIONS.update(opts)
-            out[name] = timed()
-        fused.FLEX_KERNEL_OPTIONS.clear()
-        fused.FLEX_KERNEL_OPTIONS.update(saved[1])
-        for splits in filter(None, (args.kv_splits or "").split(",")):
-            fused.FLEX_KV_SPLITS = int(splits)
-            key = f"kv_splits={splits}"
-            out[key if fused.kv_splits(h.shape[0], h.shape[1]) > 1 else key + " (not applied)"] = (
-                timed()
-            )
-        fused.FLEX_KV_SPLITS = saved[2]
-        if args.one_region:
-            fused.FUSED_REGIONS = 1
-            out["one_region"] = timed()
+        for label, changes in variants:
+            for name, value in changes.items():
+                setattr(fused, name, value)
+            if "FLEX_KV_SPLITS" in changes and fused.kv_splits(h.shape[0], h.shape[1]) == 1:
+                label += " (not applied)"
+            out[label] = timed()
+            restore()
     finally:
-        fused.FUSED_REGIONS = saved[3]
-        fused.FLEX_KV_SPLITS = saved[2]
-        fused.smallest_in_order = saved[0]
-        fused.FLEX_KERNEL_OPTIONS.clear()
-        fused.FLEX_KERNEL_OPTIONS.update(saved[1])
+        restore()
         torch._dynamo.reset()
         clear_compiled()
     return out

@@ -49,7 +49,7 @@ import throughput_table as table  # noqa: E402
 from harness import random_models  # noqa: E402
 from harness.models import same_weights_copy  # noqa: E402
 from harness.suites.throughput import suite as tp  # noqa: E402
-from harness.suites.throughput.measure import alternate_rounds  # noqa: E402
+from harness.suites.throughput.measure import alternate_rounds, capture_graph  # noqa: E402
 from harness.timing import TimingStats, measure, synchronize  # noqa: E402
 from methods.layers import num_decoder_layers, remove_layers, text_config  # noqa: E402
 
@@ -162,22 +162,6 @@ def section_prefill(models: dict[str, Any], shapes, device, args) -> list[dict[s
     return rows
 
 
-def graphed(fn: Any) -> Any:
-    """Capture ``fn`` (static inputs) in a CUDA graph after side-stream warm-up; returns replay."""
-    import torch
-
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    return graph.replay
-
-
 def section_prefill_graph(models: dict[str, Any], shapes, device, args) -> list[dict[str, Any]]:
     """Prefill replayed from CUDA graphs, every variant alike: launch overhead out of the picture."""
     import torch
@@ -190,7 +174,9 @@ def section_prefill_graph(models: dict[str, Any], shapes, device, args) -> list[
         with torch.inference_mode():
             for name, m in models.items():
                 try:
-                    fns[name] = graphed(lambda m=m, ids=ids: tp.prefill_forward(m, ids))
+                    fns[name] = capture_graph(
+                        lambda m=m, ids=ids: tp.prefill_forward(m, ids), warmup=3
+                    )
                 except Exception as exc:  # noqa: BLE001 - a variant that cannot be captured is reported
                     rows.append(
                         {

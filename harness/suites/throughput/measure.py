@@ -117,31 +117,34 @@ def alternate_rounds(
     return stats, peaks
 
 
-def graph_prefill(model: Any, ids: Any) -> Any:
-    """``prefill_forward(model, ids)`` captured as one CUDA graph; returns a callable that
-    replays it and returns the graph's output tensor (rewritten by every replay).
-
-    Replaying launches every kernel of the forward from the GPU's own queue, so a batch-1
-    prefill whose host cannot issue kernels as fast as the GPU runs them is timed by its
-    kernels, on every side alike. Warmed up on a side stream first, as capture requires.
-    """
+def capture_graph(fn: Any, warmup: int = 2) -> Any:
+    """``fn()`` (static inputs) captured as one CUDA graph after ``warmup`` calls on a side
+    stream (as capture requires); returns a callable that replays it and returns the captured
+    output (rewritten in place by every replay)."""
     import torch
 
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
-        for _ in range(2):
-            prefill_forward(model, ids)
+        for _ in range(warmup):
+            fn()
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        out = prefill_forward(model, ids)
+        out = fn()
 
     def replay() -> Any:
         graph.replay()
         return out
 
     return replay
+
+
+def graph_prefill(model: Any, ids: Any) -> Any:
+    """``prefill_forward(model, ids)`` as a CUDA graph (``capture_graph``): replaying launches
+    every kernel of the forward from the GPU's own queue, so a batch-1 prefill whose host cannot
+    issue kernels as fast as the GPU runs them is timed by its kernels, on every side alike."""
+    return capture_graph(lambda: prefill_forward(model, ids))
 
 
 def measure_prefill_sides(
@@ -232,7 +235,7 @@ class StaticDecoder:
         self.tok = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.out = torch.zeros(batch, new_tokens, dtype=torch.long, device=device)
         self.step_idx = torch.zeros(1, dtype=torch.long, device=device)
-        self.graph: Any = None
+        self.graph: Any = None  # capture_graph's replay of one step
         self.use_graph = use_graph
         self.step_fn = (
             torch.compile(self._step, dynamic=False, options=compile_options)
@@ -270,18 +273,8 @@ class StaticDecoder:
         self.step_idx.add_(1)
 
     def capture(self, ids: Any) -> None:
-        import torch
-
         self.prefill(ids)
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(2):
-                self.step_fn()
-        torch.cuda.current_stream().wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.step_fn()
+        self.graph = capture_graph(self.step_fn)
 
     def generate(self, ids: Any, steps: int | None = None) -> Any:
         """Prefill ``ids`` and decode; ``steps`` tokens in all (default ``new_tokens``)."""
@@ -291,7 +284,7 @@ class StaticDecoder:
         self.prefill(ids)
         for _ in range(steps - 1):
             if self.graph is not None:
-                self.graph.replay()
+                self.graph()
             else:
                 self.step_fn()
         return self.out[:, :steps]
