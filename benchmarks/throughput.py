@@ -395,6 +395,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--table-shapes", default="1x2048,8x2048", help="BxT list for the table")
     ap.add_argument("--table-modes", default="eager,compiled")
     ap.add_argument("--decode-variants", default="", help="decode only these variants")
+    ap.add_argument(
+        "--table-variants", default="", help="the table's variants besides dense (default: all)"
+    )
     ap.add_argument("--long-prompts", default="4096,8192")
     ap.add_argument("--long-batches", default="1,16")
     ap.add_argument("--long-variants", default="dense,attn7,mlp7,mix13")
@@ -461,6 +464,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.orthorank and "table" in sections:
             ortho = dict(kv.split("=", 1) for kv in args.orthorank.split(";"))
         tv = table.table_variants(dense, args.sparsity, ortho)
+        if args.table_variants:
+            keep = {"dense", *args.table_variants.split(",")}
+            if keep - set(tv):
+                unknown, allowed = sorted(keep - set(tv)), sorted(tv)
+                print(f"--table-variants: unknown {unknown}; allowed: {allowed}", file=sys.stderr)
+                sys.exit(2)
+            tv = {k: v for k, v in tv.items() if k in keep}
         result["table_variants"] = {
             k: {"stands_for": v["stands_for"], "details": v["details"]} for k, v in tv.items()
         }
