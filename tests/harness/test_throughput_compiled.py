@@ -183,3 +183,30 @@ def test_graph_prefill_replays_the_compiled_forward():
         got = replay()  # the replay rewrites the graph's output
         torch.cuda.synchronize()
     assert torch.allclose(got.float(), want.float(), atol=1e-2)
+
+
+def test_a_captured_prefill_sees_the_masks_of_an_uncaptured_one():
+    """Under a CUDA capture transformers skips its packed-sequence test and hands every layer a
+    materialised mask (so compiled layers recompile inside the capture); ``unpacked_rows`` keeps
+    the uncaptured answer. Simulated on CPU by reporting a capture in progress."""
+    from unittest import mock
+
+    from harness.suites.throughput.measure import unpacked_rows
+
+    model = tiny_model("llama", 2)
+    model.set_attn_implementation("sdpa")
+    masks = []
+    model.model.layers[0].register_forward_pre_hook(
+        lambda module, args, kwargs: masks.append(kwargs.get("attention_mask")), with_kwargs=True
+    )
+    ids = torch.randint(0, model.config.vocab_size, (2, 16))
+    with torch.inference_mode():
+        want = prefill_forward(model, ids)
+        with mock.patch("torch.cuda.is_current_stream_capturing", return_value=True):
+            prefill_forward(model, ids)
+            with unpacked_rows():
+                got = prefill_forward(model, ids)
+    assert masks[0] is None  # uncaptured: SDPA's causal path, no mask tensor
+    assert masks[1] is not None and tuple(masks[1].shape) == (2, 1, 16, 16)  # the bug
+    assert masks[2] is None
+    assert torch.equal(got, want)

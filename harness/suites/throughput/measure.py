@@ -7,6 +7,8 @@ elsewhere).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from harness.placement import cuda_devices
@@ -140,11 +142,35 @@ def capture_graph(fn: Any, warmup: int = 2) -> Any:
     return replay
 
 
+@contextmanager
+def unpacked_rows() -> Iterator[None]:
+    """Capture the prefill transformers runs outside a capture: one sequence per row.
+
+    transformers looks for packed sequences in the position ids with a data-dependent test that
+    it skips while a CUDA stream is capturing (``masking_utils.is_tracing``), and then returns a
+    packing mask: inside a capture, every layer gets a materialised causal mask instead of
+    ``None`` (SDPA's ``is_causal`` path), so a compiled layer recompiles during the capture (which
+    fails: H200, transformers 5.17) and, where it did not, the graph would time another attention
+    path than the eager and compiled modes. ``prefill_forward`` never packs sequences, so the
+    test's answer outside a capture (no packing) is the answer here too."""
+    from unittest import mock
+
+    from transformers import masking_utils
+
+    if not hasattr(masking_utils, "find_packed_sequence_indices"):
+        yield
+        return
+    with mock.patch.object(masking_utils, "find_packed_sequence_indices", return_value=None):
+        yield
+
+
 def graph_prefill(model: Any, ids: Any) -> Any:
     """``prefill_forward(model, ids)`` as a CUDA graph (``capture_graph``): replaying launches
     every kernel of the forward from the GPU's own queue, so a batch-1 prefill whose host cannot
-    issue kernels as fast as the GPU runs them is timed by its kernels, on every side alike."""
-    return capture_graph(lambda: prefill_forward(model, ids))
+    issue kernels as fast as the GPU runs them is timed by its kernels, on every side alike.
+    Warm-up and capture run under ``unpacked_rows``, so both see the same attention masks."""
+    with unpacked_rows():
+        return capture_graph(lambda: prefill_forward(model, ids))
 
 
 def measure_prefill_sides(
