@@ -210,3 +210,20 @@ def test_a_captured_prefill_sees_the_masks_of_an_uncaptured_one():
     assert masks[1] is not None and tuple(masks[1].shape) == (2, 1, 16, 16)  # the bug
     assert masks[2] is None
     assert torch.equal(got, want)
+
+
+@cuda
+def test_captures_share_one_warmup_stream_and_leave_no_memory_behind():
+    from harness.suites.throughput.measure import capture_graph, warmup_stream
+
+    a = torch.randn(256, 256, device="cuda")
+    capture_graph(lambda: a @ a)  # the first capture creates the stream's workspace
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    for _ in range(3):
+        capture_graph(lambda: a @ a)
+    torch.cuda.synchronize()
+    assert warmup_stream(torch.cuda.current_device()) is warmup_stream(torch.cuda.current_device())
+    assert (
+        torch.cuda.memory_allocated() - before < 3 * 2**20
+    )  # three graphs' outputs, no workspaces

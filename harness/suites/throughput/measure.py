@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 from harness.placement import cuda_devices
@@ -119,13 +120,26 @@ def alternate_rounds(
     return stats, peaks
 
 
+@cache
+def warmup_stream(device_index: int) -> Any:
+    """One side stream per GPU for every capture's warm-up. cuBLAS keeps a workspace for each
+    stream it has run on until the process ends (PyTorch frees them only through a private
+    call), so a new stream per capture would raise every later peak by that workspace. In the
+    H200 sweep of 2026-12-01 (``results/llama-2-7b-throughput-h200.json``, one process) six of
+    the seven runs after dense peaked 64 MiB above the run before: two captures a run, 32 MiB
+    each (Hopper's default workspace)."""
+    import torch
+
+    return torch.cuda.Stream(device=device_index)
+
+
 def capture_graph(fn: Any, warmup: int = 2) -> Any:
     """``fn()`` (static inputs) captured as one CUDA graph after ``warmup`` calls on a side
     stream (as capture requires); returns a callable that replays it and returns the captured
     output (rewritten in place by every replay)."""
     import torch
 
-    stream = torch.cuda.Stream()
+    stream = warmup_stream(torch.cuda.current_device())
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
         for _ in range(warmup):
