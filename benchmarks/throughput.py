@@ -49,7 +49,7 @@ import throughput_table as table  # noqa: E402
 from harness import random_models  # noqa: E402
 from harness.models import same_weights_copy  # noqa: E402
 from harness.suites.throughput import suite as tp  # noqa: E402
-from harness.suites.throughput.measure import alternate_rounds, capture_graph  # noqa: E402
+from harness.suites.throughput.measure import alternate_rounds, graph_prefill  # noqa: E402
 from harness.timing import TimingStats, measure, synchronize  # noqa: E402
 from methods.layers import num_decoder_layers, remove_layers, text_config  # noqa: E402
 
@@ -174,9 +174,7 @@ def section_prefill_graph(models: dict[str, Any], shapes, device, args) -> list[
         with torch.inference_mode():
             for name, m in models.items():
                 try:
-                    fns[name] = capture_graph(
-                        lambda m=m, ids=ids: tp.prefill_forward(m, ids), warmup=3
-                    )
+                    fns[name] = graph_prefill(m, ids, warmup=3)
                 except Exception as exc:  # noqa: BLE001 - a variant that cannot be captured is reported
                     rows.append(
                         {

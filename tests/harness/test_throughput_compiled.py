@@ -224,6 +224,5 @@ def test_captures_share_one_warmup_stream_and_leave_no_memory_behind():
         capture_graph(lambda: a @ a)
     torch.cuda.synchronize()
     assert warmup_stream(torch.cuda.current_device()) is warmup_stream(torch.cuda.current_device())
-    assert (
-        torch.cuda.memory_allocated() - before < 3 * 2**20
-    )  # three graphs' outputs, no workspaces
+    # three graphs' outputs at most, no new cuBLAS workspace (32 MiB each on Hopper)
+    assert torch.cuda.memory_allocated() - before < 3 * 2**20

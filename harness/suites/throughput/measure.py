@@ -178,13 +178,13 @@ def unpacked_rows() -> Iterator[None]:
         yield
 
 
-def graph_prefill(model: Any, ids: Any) -> Any:
+def graph_prefill(model: Any, ids: Any, warmup: int = 2) -> Any:
     """``prefill_forward(model, ids)`` as a CUDA graph (``capture_graph``): replaying launches
     every kernel of the forward from the GPU's own queue, so a batch-1 prefill whose host cannot
     issue kernels as fast as the GPU runs them is timed by its kernels, on every side alike.
     Warm-up and capture run under ``unpacked_rows``, so both see the same attention masks."""
     with unpacked_rows():
-        return capture_graph(lambda: prefill_forward(model, ids))
+        return capture_graph(lambda: prefill_forward(model, ids), warmup)
 
 
 def measure_prefill_sides(
