@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import skipbench
-from harness import preflight, resume_check
+from harness import preflight, resume_check, search_logs
 from harness.data import CALIBRATION_DATASETS, DataSource
 from harness.models import (
     LoadedModel,
@@ -237,7 +237,9 @@ def apply(
     ):
         baseline, versions = same_weights_copy(lm.model), weight_versions(lm.model)
     t0 = time.perf_counter()
-    outcome = method.apply(lm.model, ApplyContext(calibration=calibration.ids, progress=progress))
+    logs = search_logs.round_logs_for(lm.model, lm.info, calibration.ids)
+    ctx = ApplyContext(calibration=calibration.ids, progress=progress, round_logs=logs)
+    outcome = method.apply(lm.model, ctx)
     details = dict(outcome.details)
     details["apply_seconds"] = round(time.perf_counter() - t0, 3)
     if baseline is not None and not weights_untouched(baseline, versions):

@@ -17,10 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
+from methods.search_log import RoundLog
 from skipbench.config import FrozenConfig
 from skipbench.errors import InvalidInput
 
 ProgressFn = Callable[[str, float], None]
+RoundLogFn = Callable[[str, dict[str, Any]], RoundLog]  # (search name, its identity) -> its log
 
 
 @dataclass(frozen=True)
@@ -132,10 +134,18 @@ class ApplyContext:
 
     calibration: Any = None  # torch.LongTensor [num_samples, seq_len] or None
     progress: ProgressFn | None = None
+    round_logs: RoundLogFn | None = (
+        None  # the harness's: kept beside the store (methods.search_log)
+    )
 
     def report(self, what: str, fraction: float) -> None:
         if self.progress is not None:
             self.progress(what, fraction)
+
+    def round_log(self, search: str, identity: dict[str, Any]) -> RoundLog | None:
+        """The log of a greedy search; ``identity`` is what decides its trials besides the
+        weights, dtype, device and calibration tokens (which the harness adds)."""
+        return None if self.round_logs is None else self.round_logs(search, identity)
 
 
 @dataclass

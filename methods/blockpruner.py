@@ -28,6 +28,7 @@ from methods.base import (
 )
 from methods.layers import decoder_layers
 from methods.registry import register_method
+from methods.search_log import RoundLog, logged_pick, search_details
 from methods.sleb import (
     calibration_batches,
     carried_round,
@@ -80,8 +81,10 @@ def block_search(
     *,
     batch_size: int = 1,
     progress: ProgressFn | None = None,
-) -> tuple[list[str], list[float]]:
-    """(removed blocks in removal order, calibration mean NLL after each round).
+    log: RoundLog | None = None,
+) -> tuple[list[str], list[float], int]:
+    """(removed blocks in removal order, calibration mean NLL after each round, rounds replayed
+    from ``log``). New rounds are appended to ``log``.
 
     The model is restored before returning (also on errors).
     """
@@ -99,6 +102,7 @@ def block_search(
     dropped: dict[int, set[str]] = {i: set() for i in range(total)}
     order: list[str] = []
     losses: list[float] = []
+    reused = 0
     units = sum(len(rank) - r for r in range(n)) * len(batches)
     tick = progress_ticker(progress, "blockpruner: search", units)
     try:
@@ -110,17 +114,26 @@ def block_search(
                     for k in KINDS
                     if k in kinds and k not in dropped[i]
                 ]
-                round_losses = carried_round(model, layers, trials, batches, tick)
-                loss, _, chosen = min((v, rank[key], key) for key, v in round_losses.items())
+                logged = logged_pick(log, list(zip(order, losses)), [t[0] for t in trials])
+                if logged is not None and reused == len(order):
+                    chosen, loss = logged
+                    reused += 1
+                    for _ in range(len(trials) * len(batches)):
+                        tick()
+                else:
+                    round_losses = carried_round(model, layers, trials, batches, tick)
+                    loss, _, chosen = min((v, rank[key], key) for key, v in round_losses.items())
                 kind, idx = chosen.split(".")
                 dropped[int(idx)].add(kind)
                 layers[int(idx)] = layer_without(int(idx), originals[int(idx)], dropped[int(idx)])
                 order.append(chosen)
                 losses.append(loss)
+                if log is not None:
+                    log.save(list(zip(order, losses)))
     finally:
         for i, layer in enumerate(originals):
             layers[i] = layer
-    return order, losses
+    return order, losses, reused
 
 
 @register_method
@@ -138,9 +151,12 @@ class BlockPruner(CountsSublayerUnits, Method[BlockPrunerConfig]):
             raise InvalidInput("blockpruner needs calibration data")
         order: list[str] = []
         losses: list[float] = []
+        reused = 0
+        kinds = BLOCK_TYPES[config.block_type]
+        log = ctx.round_log("blockpruner", {"kinds": list(kinds)}) if n > 0 else None
         if n > 0:
-            order, losses = block_search(
-                model, ctx.calibration, n, BLOCK_TYPES[config.block_type], progress=ctx.report
+            order, losses, reused = block_search(
+                model, ctx.calibration, n, kinds, progress=ctx.report, log=log
             )
         units = config.units(total)
         nominal = config.sparsity if config.num_layers is None else n / units
@@ -153,6 +169,6 @@ class BlockPruner(CountsSublayerUnits, Method[BlockPrunerConfig]):
                 "calibration_loss": [round(v, 6) for v in losses],
                 "calibration_ppl": [round(math.exp(v), 4) for v in losses],
             },
-            extra={"block_type": config.block_type},
+            extra={"block_type": config.block_type, **search_details(log, reused, n)},
         )
         return MethodOutcome(model=model, details=details)

@@ -35,6 +35,7 @@ from methods.base import (
 )
 from methods.layers import decoder_layers, layer_input, remove_with_details
 from methods.registry import register_method
+from methods.search_log import RoundLog, logged_pick, search_details
 from skipbench.errors import InvalidInput
 
 TrialFn = Callable[
@@ -84,6 +85,7 @@ class SLEBConfig(CalibratedConfig, LayerSkipConfig):
 class SlebSearch:
     order: list[int]  # original layer indices, in selection order
     losses: list[float]  # calibration mean NLL (nats/token) after each round
+    reused: int = 0  # leading rounds taken from a RoundLog instead of computed
 
 
 def check_search_size(total: int, n: int, skip_first: int, skip_last: int) -> None:
@@ -160,11 +162,13 @@ def sleb_search(
     trial: TrialFn | None = None,
     batch_size: int = 1,
     progress: ProgressFn | None = None,
+    log: RoundLog | None = None,
 ) -> SlebSearch:
     """Greedily pick ``n`` layers whose replacement by ``trial`` (default: removal) hurts least.
 
     ``calibration`` is a ``[N, T]`` LongTensor. Layers picked in earlier rounds stay replaced in
-    later rounds. The model is restored before returning (also on errors).
+    later rounds. Rounds that ``log`` already holds are replayed, new ones appended to it. The
+    model is restored before returning (also on errors).
     """
     import torch
 
@@ -179,22 +183,34 @@ def sleb_search(
     remaining = list(range(total))
     order: list[int] = []
     losses: list[float] = []
+    reused = 0
     units = sum(len(remaining) - r - skip_first - skip_last for r in range(n)) * len(batches)
     tick = progress_ticker(progress, "sleb: search", units)
     try:
         with torch.inference_mode():
             for _ in range(n):
                 candidates = remaining[skip_first : len(remaining) - skip_last]
-                round_losses = _round(model, layers, originals, candidates, batches, trial, tick)
-                loss, chosen = min((round_losses[c], c) for c in candidates)
+                logged = logged_pick(log, list(zip(order, losses)), candidates)
+                if logged is not None and reused == len(order):
+                    chosen, loss = logged
+                    reused += 1
+                    for _ in range(len(candidates) * len(batches)):
+                        tick()
+                else:
+                    round_losses = _round(
+                        model, layers, originals, candidates, batches, trial, tick
+                    )
+                    loss, chosen = min((round_losses[c], c) for c in candidates)
                 layers[chosen] = _stand_in(chosen, originals[chosen], trial)
                 remaining.remove(chosen)
                 order.append(chosen)
                 losses.append(loss)
+                if log is not None:
+                    log.save(list(zip(order, losses)))
     finally:
         for i, layer in enumerate(originals):
             layers[i] = layer
-    return SlebSearch(order=order, losses=losses)
+    return SlebSearch(order=order, losses=losses, reused=reused)
 
 
 def _round(
@@ -322,6 +338,8 @@ class SLEB(Method[SLEBConfig]):
         if n > 0 and ctx.calibration is None:
             raise InvalidInput("sleb needs calibration data")
         search = SlebSearch([], [])
+        bounds = {"skip_first": config.skip_first, "skip_last": config.skip_last}
+        log = ctx.round_log("sleb", {"trial": "remove", **bounds}) if n > 0 else None
         if n > 0:
             search = sleb_search(
                 model,
@@ -330,14 +348,13 @@ class SLEB(Method[SLEBConfig]):
                 skip_first=config.skip_first,
                 skip_last=config.skip_last,
                 progress=ctx.report,
+                log=log,
             )
         details = remove_with_details(
             model,
             search.order,
             config.requested_sparsity(total),
             per_removal={"calibration_loss": [round(v, 6) for v in search.losses]},
-            extra={
-                "candidate_bounds": {"skip_first": config.skip_first, "skip_last": config.skip_last}
-            },
+            extra={"candidate_bounds": bounds, **search_details(log, search.reused, n)},
         )
         return MethodOutcome(model=model, details=details)

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     offline: bool = Field(
         default=False, description="never touch the Hugging Face hub; use shared_dir data only"
     )
+    search_logs: bool = Field(
+        default=True,
+        description="keep greedy calibration searches' rounds under <home>/searches, so that a "
+        "stopped or repeated search (SLEB, BlockPruner, OrthoRank) replays them",
+    )
 
     @field_validator("home", "shared_dir", "results_dir", mode="after")
     @classmethod
@@ -122,6 +127,10 @@ class Settings(BaseSettings):
         if self.visibility_timeout_s is not None:
             return self.visibility_timeout_s
         return int(self.job_hard_time_limit_s) + 1800
+
+    @property
+    def search_logs_dir(self) -> Path:
+        return self.home / "searches"
 
     @property
     def models_dir(self) -> Path:

@@ -180,6 +180,7 @@ class OrthoRank(Method[OrthoRankConfig]):
             order = sorted(range(total), key=lambda i: (bi[i], i))[:n]
             return order, {"block_influence": [round(v, 6) for v in bi]}
         from methods.orthorank.dispatch import selective_forward
+        from methods.search_log import search_details
         from methods.sleb import sleb_search
 
         settings = self.settings()  # the search always runs the reference kernel
@@ -187,6 +188,19 @@ class OrthoRank(Method[OrthoRankConfig]):
         def trial(idx: int, layer: Any, hidden_states: Any, **kwargs: Any) -> Any:
             return selective_forward(layer, settings, hidden_states, **kwargs)
 
+        identity = {
+            "trial": "orthorank-selective",
+            "keep_ratio": settings.keep_ratio,
+            "score": settings.score,
+            "unselected_kv": settings.unselected_kv,
+            "seed": settings.seed,
+            "kernel": settings.kernel,
+            "skip_first": 1,
+            "skip_last": 1,
+        }
+        # score=random draws from one generator across all trials, so a replayed round would
+        # leave later rounds a different stream: that search is never logged
+        log = ctx.round_log("sleb", identity) if settings.score != "random" else None
         search = sleb_search(
             model,
             ctx.calibration,
@@ -195,8 +209,12 @@ class OrthoRank(Method[OrthoRankConfig]):
             skip_last=1,
             trial=trial,
             progress=ctx.report,
+            log=log,
         )
-        return search.order, {"calibration_loss": [round(v, 6) for v in search.losses]}
+        return search.order, {
+            "calibration_loss": [round(v, 6) for v in search.losses],
+            **search_details(log, search.reused, n),
+        }
 
     def apply(self, model: Any, ctx: ApplyContext) -> MethodOutcome:
         from methods.orthorank.dispatch import make_selective

@@ -51,12 +51,12 @@ def test_search_picks_what_the_brute_force_picks(arch):
     ids = torch.randint(3, 90, (1, 12))
     with torch.no_grad():
         dense = model(ids).logits
-    order, losses = block_search(model, calib, 4)
+    order, losses, _ = block_search(model, calib, 4)
     assert order == want_order
     assert losses == pytest.approx(want_losses, abs=1e-5)
     with torch.no_grad():  # the model is restored
         assert torch.equal(model(ids).logits, dense)
-    batched, _ = block_search(model, calib, 2, batch_size=2)
+    batched, _, _ = block_search(model, calib, 2, batch_size=2)
     assert batched == want_order[:2]
 
 
