@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from methods.base import ApplyContext, CalibratedConfig, LayerSkipConfig, Method, MethodOutcome
-from methods.layers import decoder_layers, layer_input, layer_output, remove_with_details
+from methods.layers import (
+    decoder_layers,
+    hooks_only_forward,
+    layer_input,
+    layer_output,
+    remove_with_details,
+)
 from methods.registry import register_method
 from skipbench.errors import InvalidInput
 
@@ -78,7 +84,7 @@ def angular_distances(
         with torch.inference_mode():
             for s in range(len(calibration)):
                 window.clear()
-                model(input_ids=calibration[s : s + 1].to(device), use_cache=False)
+                hooks_only_forward(model, calibration[s : s + 1].to(device))
                 if ctx:
                     ctx.report("angular: distances", (s + 1) / len(calibration))
     finally:

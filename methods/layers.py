@@ -7,6 +7,7 @@ config's ``num_hidden_layers`` / ``layer_types`` (the cache and the masks are bu
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,6 +66,19 @@ def input_recorder(store: dict[int, Any], idx: int) -> Any:
         store[idx] = layer_input(args, kwargs)
 
     return hook
+
+
+def hooks_only_forward(model: Any, ids: Any) -> None:
+    """A forward whose result only hooks read: the LM head runs on the last position alone.
+
+    The decoder layers see exactly what a full forward gives them; only the logits of the other
+    positions, which no statistic uses, are not computed (on Gemma 3 270M, with its 262k-token
+    vocabulary, they are most of a forward's work).
+    """
+    kwargs: dict[str, Any] = {"use_cache": False}
+    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+        kwargs["logits_to_keep"] = 1
+    model(input_ids=ids, **kwargs)
 
 
 def text_config(model: Any) -> Any:

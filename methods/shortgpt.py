@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from methods.base import ApplyContext, CalibratedConfig, LayerSkipConfig, Method, MethodOutcome
-from methods.layers import decoder_layers, input_recorder, layer_output, remove_with_details
+from methods.layers import (
+    decoder_layers,
+    hooks_only_forward,
+    input_recorder,
+    layer_output,
+    remove_with_details,
+)
 from methods.registry import register_method
 from skipbench.errors import InvalidInput
 
@@ -98,7 +104,7 @@ def forward_windows(
     try:
         with torch.inference_mode():
             for start, ids in enumerate(windows):
-                model(input_ids=ids.to(device), use_cache=False)
+                hooks_only_forward(model, ids.to(device))
                 if ctx:
                     ctx.report(what, (start + 1) / len(windows))
     finally:

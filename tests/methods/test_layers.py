@@ -111,3 +111,23 @@ def test_removed_model_equals_fresh_model_built_from_kept_weights(arch):
     ids = torch.randint(3, 90, (1, 40))
     with torch.no_grad():
         torch.testing.assert_close(model(ids).logits, fresh(ids).logits, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gemma3_text"])
+def test_hooks_only_forward_gives_layers_the_full_forwards_states(model_type):
+    from methods.layers import hooks_only_forward, layer_output
+
+    model = tiny_model(model_type, 4)
+    ids = torch.randint(3, 90, (1, 24), generator=torch.Generator().manual_seed(0))
+    seen: list = []
+    head: list = []
+    for layer in decoder_layers(model):
+        layer.register_forward_hook(lambda m, a, o: seen.append(layer_output(o).clone()))
+    model.lm_head.register_forward_pre_hook(lambda m, a: head.append(a[0].shape[1]))
+    with torch.no_grad():
+        model(input_ids=ids, use_cache=False)
+        full = list(seen)
+        seen.clear()
+        hooks_only_forward(model, ids)
+    assert head == [24, 1]  # the LM head ran on the last position only
+    assert len(seen) == 4 and all(torch.equal(a, b) for a, b in zip(seen, full))
