@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from methods.base import (
@@ -28,11 +29,12 @@ from methods.base import (
 )
 from methods.layers import decoder_layers
 from methods.registry import register_method
-from methods.search_log import RoundLog, logged_pick, search_details
+from methods.search_log import RoundLog, next_round, search_details
 from methods.sleb import (
     calibration_batches,
     carried_round,
     progress_ticker,
+    ticks,
     unit_calibration_spec,
 )
 from methods.sublayers import (
@@ -114,15 +116,21 @@ def block_search(
                     for k in KINDS
                     if k in kinds and k not in dropped[i]
                 ]
-                logged = logged_pick(log, list(zip(order, losses)), [t[0] for t in trials])
-                if logged is not None and reused == len(order):
-                    chosen, loss = logged
-                    reused += 1
-                    for _ in range(len(trials) * len(batches)):
-                        tick()
-                else:
+
+                def compute(trials: list = trials) -> tuple[str, float]:
                     round_losses = carried_round(model, layers, trials, batches, tick)
                     loss, _, chosen = min((v, rank[key], key) for key, v in round_losses.items())
+                    return chosen, loss
+
+                chosen, loss, replayed = next_round(
+                    log,
+                    list(zip(order, losses)),
+                    [t[0] for t in trials],
+                    reused == len(order),
+                    compute,
+                    skip=partial(ticks, tick, len(trials) * len(batches)),
+                )
+                reused += replayed
                 kind, idx = chosen.split(".")
                 dropped[int(idx)].add(kind)
                 layers[int(idx)] = layer_without(int(idx), originals[int(idx)], dropped[int(idx)])

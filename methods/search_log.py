@@ -16,7 +16,7 @@ candidate of that round; the first that is not ends the replay, and the search c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 Round = tuple[Any, float]  # (the pick: a layer index or a sublayer name, calibration loss after it)
@@ -58,6 +58,24 @@ def logged_pick(
         return None
     pick, loss = rounds[r]
     return (pick, float(loss)) if pick in candidates else None
+
+
+def next_round(
+    log: RoundLog | None,
+    done: Sequence[Round],
+    candidates: Sequence[Any],
+    replaying: bool,
+    compute: Callable[[], Round],
+    skip: Callable[[], None],
+) -> tuple[Any, float, bool]:
+    """(pick, loss, replayed) of the round after ``done``: the log's while ``replaying`` and the
+    log agrees (``skip`` then reports the round's work as done), else ``compute()``'s."""
+    logged = logged_pick(log, done, candidates) if replaying else None
+    if logged is not None:
+        skip()
+        return logged[0], logged[1], True
+    pick, loss = compute()
+    return pick, loss, False
 
 
 def search_details(log: RoundLog | None, reused: int, rounds: int) -> dict[str, Any]:

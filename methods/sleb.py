@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from methods.base import (
@@ -35,7 +36,7 @@ from methods.base import (
 )
 from methods.layers import decoder_layers, layer_input, remove_with_details
 from methods.registry import register_method
-from methods.search_log import RoundLog, logged_pick, search_details
+from methods.search_log import RoundLog, next_round, search_details
 from skipbench.errors import InvalidInput
 
 TrialFn = Callable[
@@ -152,6 +153,12 @@ def progress_ticker(progress: ProgressFn | None, what: str, units: int) -> Calla
     return tick
 
 
+def ticks(tick: Callable[[], None], count: int) -> None:
+    """Report ``count`` steps at once (a round replayed from a log)."""
+    for _ in range(count):
+        tick()
+
+
 def sleb_search(
     model: Any,
     calibration: Any,
@@ -190,17 +197,23 @@ def sleb_search(
         with torch.inference_mode():
             for _ in range(n):
                 candidates = remaining[skip_first : len(remaining) - skip_last]
-                logged = logged_pick(log, list(zip(order, losses)), candidates)
-                if logged is not None and reused == len(order):
-                    chosen, loss = logged
-                    reused += 1
-                    for _ in range(len(candidates) * len(batches)):
-                        tick()
-                else:
+
+                def compute(candidates: list[int] = candidates) -> tuple[int, float]:
                     round_losses = _round(
                         model, layers, originals, candidates, batches, trial, tick
                     )
                     loss, chosen = min((round_losses[c], c) for c in candidates)
+                    return chosen, loss
+
+                chosen, loss, replayed = next_round(
+                    log,
+                    list(zip(order, losses)),
+                    candidates,
+                    reused == len(order),
+                    compute,
+                    skip=partial(ticks, tick, len(candidates) * len(batches)),
+                )
+                reused += replayed
                 layers[chosen] = _stand_in(chosen, originals[chosen], trial)
                 remaining.remove(chosen)
                 order.append(chosen)

@@ -101,3 +101,15 @@ def tiny_model_dir(tmp_path) -> Path:
     from tests.tiny import save_tiny_model_dir
 
     return save_tiny_model_dir(tmp_path / "tiny-llama")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny matmuls: one thread avoids the heavy thread-contention slowdown on shared CPUs
+    (a module asks for it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

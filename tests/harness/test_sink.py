@@ -10,13 +10,7 @@ from harness.analysis.sink import depth_summary, sink_curves
 from methods.layers import decoder_layers
 from tests.tiny import tiny_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _rms_norm(h, weight, eps, gemma):

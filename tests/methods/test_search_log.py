@@ -9,13 +9,7 @@ from methods.search_log import RoundLog, logged_pick, longest_agreeing
 from methods.sleb import sleb_search
 from tests.tiny import tiny_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

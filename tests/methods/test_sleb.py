@@ -12,14 +12,7 @@ from methods.sleb import SLEB, SLEBConfig, sleb_search
 from skipbench.errors import InvalidInput
 from tests.tiny import tiny_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny matmuls: one thread avoids the heavy thread-contention slowdown on shared CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _model(model_type: str, num_layers: int, seed: int = 0):
