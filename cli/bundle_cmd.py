@@ -33,8 +33,7 @@ def export(
     from skipbench.errors import InvalidInput
     from skipbench.settings import get_settings
 
-    if not str(output).endswith((".json", ".jsonl", ".ndjson")):
-        raise InvalidInput(f"-o {str(output)!r}: the bundle name must end .json or .jsonl")
+    bundle_format.check_name(output)
     runs = export_runs(get_settings().db_url, model, method, run_id, with_samples)
     if not runs:
         raise InvalidInput("no succeeded runs match; see `skipbench results` for what is stored")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -192,12 +192,28 @@ def run(
     queue: Annotated[
         str | None, typer.Option("--queue", help="Celery queue for --submit (default: the setting)")
     ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            help="after each cell, rewrite this bundle with the grid's succeeded runs "
+            "(a machine that stops keeps what it ran)",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run every cell of GRID not yet stored (here, one after another, or --submit to workers)."""
+    from db import bundle_format
+    from skipbench.errors import InvalidInput
     from skipbench.settings import get_settings
     from workers.plugins import load_plugins
 
+    if export is not None:
+        bundle_format.check_name(export, "--export")
+        if submit:
+            raise InvalidInput(
+                "--export writes the runs of cells run here; it cannot go with --submit"
+            )
     url = get_settings().db_url
     load_plugins()  # methods or suites from SKIPBENCH_PLUGINS, as workers and `submit` load them
     grid, planned = plan(grid_file, check_models=not submit)
@@ -210,7 +226,15 @@ def run(
         if as_json:
             print(json.dumps([{**r, "action": action[r["cell"]]} for r in rows], default=str))
         return
-    failed = _submit_all(planned, states, queue) if submit else _run_all(planned, states)
+    if submit:
+        failed = _submit_all(planned, states, queue)
+    else:
+        on_done = (
+            (lambda: _export_grid(url, grid.name or grid_file.stem, planned, export))
+            if export
+            else None
+        )
+        failed = _run_all(planned, states, on_done)
     if as_json:
         fresh = _states(url, planned)
         print(json.dumps([_cell_json(c, s, fresh[s.key()]) for c, s in planned], default=str))
@@ -292,8 +316,28 @@ def _cell_progress(cell: Cell, total: int, resume_id: int | None) -> Iterator[An
         lines.close()
 
 
-def _run_all(planned: list[tuple[Cell, Any]], states: dict[str, KeyState]) -> int:
-    """Run the cells here one after another; returns how many failed."""
+def _export_grid(url: str, name: str, planned: list[tuple[Cell, Any]], path: Path) -> None:
+    """Write the grid's succeeded runs (stored before or run now) to the bundle at ``path``."""
+    from db import bundle_format
+    from db.bundles import bundle_header, export_runs
+
+    done = [s.succeeded for s in _states(url, planned).values() if s.succeeded is not None]
+    ids = sorted(run.id for run in done)
+    if not ids:
+        return
+    runs = export_runs(url, run_ids=ids)
+    filters = {"grid": name, "runs": ids, "with_samples": False}
+    digest = bundle_format.write(path, bundle_header(filters), runs)
+    print(f"exported {len(runs)} run(s) to {path} (sha256 {digest[:16]}…)", flush=True)
+
+
+def _run_all(
+    planned: list[tuple[Cell, Any]],
+    states: dict[str, KeyState],
+    on_done: Callable[[], None] | None = None,
+) -> int:
+    """Run the cells here one after another, calling ``on_done`` after each one that succeeds
+    (or once, when no cell needed to run); returns how many failed."""
     from cli.common import get_store
     from harness.runner import execute
 
@@ -332,6 +376,10 @@ def _run_all(planned: list[tuple[Cell, Any]], states: dict[str, KeyState]) -> in
             "ok",
             f"{durations[-1]:.1f}s · run {record['run_id']}{resumed} · {_eta(durations, len(todo) - n)}",
         )
+        if on_done is not None:
+            on_done()
+    if on_done is not None and not todo:
+        on_done()  # nothing ran: the bundle still holds what is stored
     done = len(planned) - failed
     print(
         f"sweep: {len(planned)} cells, {done} done ({len(todo) - failed} now), {failed} failed",

@@ -135,6 +135,12 @@ def run_sha256(run: dict[str, Any]) -> str:
     return hashlib.sha256(canonical({**body, "provenance": provenance})).hexdigest()
 
 
+def check_name(path: str | Path, flag: str = "-o") -> None:
+    """A bundle's file name says its form: .json, or .jsonl/.ndjson for JSON Lines."""
+    if not str(path).endswith((".json", ".jsonl", ".ndjson")):
+        raise InvalidInput(f"{flag} {str(path)!r}: the bundle name must end .json or .jsonl")
+
+
 def is_jsonl(path: str | Path) -> bool:
     return str(path).endswith((".jsonl", ".ndjson"))
 

@@ -90,8 +90,21 @@ def test_sweep_skips_stored_survives_a_failure_and_resumes(
     actions = [c["action"] for c in last_json(dry.stdout)]
     assert actions == [f"skip: stored (run {dense_id})", "run", "run"]
 
-    first = skipbench("sweep", grid, env=env)
+    bundle = tmp_path / "grid-bundle.json"
+    for bad, says in [
+        (["--submit", "--export", str(bundle)], "it cannot go with --submit"),
+        (["--export", str(tmp_path / "b.txt")], "the bundle name must end .json or .jsonl"),
+    ]:
+        refused = skipbench("sweep", grid, *bad, env=env)
+        assert refused.returncode == 2 and says in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1 and not bundle.exists()
+    first = skipbench("sweep", grid, "--export", str(bundle), env=env)
     assert first.returncode == 1, first.stderr
+    # rewritten after the one cell that succeeded: the stored dense run and ShortGPT's
+    exported = json.loads(bundle.read_text())
+    assert exported["run_count"] == 2 and exported["filters"]["grid"] == "grid"
+    assert sorted(r["method"]["name"] for r in exported["runs"]) == ["dense", "shortgpt"]
+    assert first.stdout.count(f"exported 2 run(s) to {bundle}") == 1
     lines = [line for line in first.stdout.splitlines() if line.startswith("[")]
     assert [line.split()[1] for line in lines] == [
         "skip",
@@ -114,8 +127,9 @@ def test_sweep_skips_stored_survives_a_failure_and_resumes(
     mine = [r for r in runs if r["model"]["id"] == model]
     failed_id = next(r["run_id"] for r in mine if r["status"] == "failed")
 
-    again = skipbench("sweep", grid, env=env)
+    again = skipbench("sweep", grid, "--export", str(bundle), env=env)
     assert again.returncode == 0, again.stderr
+    assert json.loads(bundle.read_text())["run_count"] == 3
     lines = [line for line in again.stdout.splitlines() if line.startswith("[")]
     assert [line.split()[1] for line in lines] == ["skip", "ok", "skip"]
     assert f"resumed run {failed_id}" in lines[1]
