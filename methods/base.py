@@ -134,9 +134,8 @@ class ApplyContext:
 
     calibration: Any = None  # torch.LongTensor [num_samples, seq_len] or None
     progress: ProgressFn | None = None
-    round_logs: RoundLogFn | None = (
-        None  # the harness's: kept beside the store (methods.search_log)
-    )
+    # the harness's: greedy searches' rounds kept beside the store (methods.search_log)
+    round_logs: RoundLogFn | None = None
 
     def report(self, what: str, fraction: float) -> None:
         if self.progress is not None:

@@ -76,9 +76,14 @@ def hooks_only_forward(model: Any, ids: Any) -> None:
     vocabulary, they are most of a forward's work).
     """
     kwargs: dict[str, Any] = {"use_cache": False}
-    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+    if keeps_logits(model):
         kwargs["logits_to_keep"] = 1
     model(input_ids=ids, **kwargs)
+
+
+def keeps_logits(model: Any) -> bool:
+    """Whether the model's forward takes ``logits_to_keep`` (computes logits of the last k only)."""
+    return "logits_to_keep" in inspect.signature(model.forward).parameters
 
 
 def text_config(model: Any) -> Any:

@@ -39,9 +39,13 @@ class RoundLog:
         self._rounds = longest_agreeing(self._rounds, rounds)
 
 
+def picks(rounds: Sequence[Round]) -> list[Any]:
+    return [pick for pick, _ in rounds]
+
+
 def longest_agreeing(kept: Sequence[Round], new: Sequence[Round]) -> list[Round]:
     """``kept`` if it extends ``new`` (same picks first), else ``new``."""
-    if len(kept) > len(new) and [c for c, _ in kept[: len(new)]] == [c for c, _ in new]:
+    if len(kept) > len(new) and picks(kept[: len(new)]) == picks(new):
         return list(kept)
     return list(new)
 
@@ -54,7 +58,7 @@ def logged_pick(
         return None
     rounds = log.load()
     r = len(done)
-    if len(rounds) <= r or [c for c, _ in rounds[:r]] != [c for c, _ in done]:
+    if len(rounds) <= r or picks(rounds[:r]) != picks(done):
         return None
     pick, loss = rounds[r]
     return (pick, float(loss)) if pick in candidates else None

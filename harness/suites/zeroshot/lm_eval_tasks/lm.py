@@ -16,13 +16,14 @@ positions as with full logits. That skips most of the vocabulary projection and 
 
 from __future__ import annotations
 
-import inspect
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from lm_eval.models.huggingface import HFLM
+
+from methods.layers import keeps_logits
 
 
 class SkipBenchHFLM(HFLM):
@@ -32,8 +33,7 @@ class SkipBenchHFLM(HFLM):
         super().__init__(*args, **kwargs)
         self._progress = progress
         self._keep: int | None = None
-        forward = inspect.signature(self.model.forward).parameters
-        self._can_keep = self.backend == "causal" and "logits_to_keep" in forward
+        self._can_keep = self.backend == "causal" and keeps_logits(self.model)
 
     def input_length(self, context: list[int], continuation: list[int]) -> int:
         """Length of the row lm-eval feeds the model for this request (after its left truncation)."""
