@@ -65,6 +65,24 @@ def usage_message(exc: TyperException) -> str:
     return f"{message}{where}"
 
 
+def settings_message(exc: Exception) -> str | None:
+    """One line for a setting pydantic refused (an environment variable or .env entry): which
+    variable, the value, what is allowed; None for any other error."""
+    errors = getattr(exc, "errors", None)
+    if getattr(exc, "title", None) != "Settings" or not callable(errors):
+        return None
+    parts = []
+    for error in errors():
+        field = str(error.get("loc", ("?",))[0])
+        text = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        variable = f"SKIPBENCH_{field.upper()}"
+        if variable in text:
+            parts.append(text)
+        else:
+            parts.append(f"{variable}={error.get('input')!r}: {text}")
+    return "; ".join(parts)
+
+
 def main() -> None:
     common.handle_sigterm()
     try:
@@ -93,6 +111,10 @@ def main() -> None:
         common.err("interrupted")
         sys.exit(128 + 2)
     except Exception as exc:
+        setting = settings_message(exc)
+        if setting is not None:
+            common.err(f"error: {setting}")
+            sys.exit(2)
         from skipbench.settings import get_settings
 
         problem = common.store_error(exc, get_settings().db_url)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import skipbench
+from skipbench.settings import get_settings
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,18 @@ def git_sha() -> str | None:
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def commit_facts() -> dict[str, str | None]:
+    """``git_sha`` as git reports it; in a copy of the tree without git metadata (a device machine
+    fed the working tree) it is null, and the commit the copy came from, as the user declared it
+    (``SKIPBENCH_SOURCE_COMMIT``), goes under its own key: git never checked it, and
+    ``source_sha256`` is what shows whether the code was that commit's."""
+    sha = git_sha()
+    declared = get_settings().source_commit
+    if sha is None and declared:
+        return {"git_sha": None, "git_sha_declared": declared}
+    return {"git_sha": sha}
 
 
 # the packages whose code and data files decide a result (the leaderboard only displays them)
@@ -133,7 +146,7 @@ def collect(device: Any, model: Any = None) -> dict[str, Any]:
 
     return {
         "skipbench": skipbench.__version__,
-        "git_sha": git_sha(),
+        **commit_facts(),
         "source_sha256": source_sha256(),
         "python": platform.python_version(),
         "torch": torch.__version__,

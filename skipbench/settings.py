@@ -6,6 +6,7 @@ file), e.g. ``SKIPBENCH_DATABASE_URL=postgresql+psycopg://user@host/db``.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -103,6 +104,22 @@ class Settings(BaseSettings):
         description="keep greedy calibration searches' rounds under <home>/searches, so that a "
         "stopped or repeated search (SLEB, BlockPruner, OrthoRank) replays them",
     )
+
+    source_commit: str = Field(
+        default="",
+        description="the commit a copy of the tree without git metadata came from (a device "
+        "machine fed the working tree); runs record it as git_sha_declared, git_sha stays null",
+    )
+
+    @field_validator("source_commit", mode="after")
+    @classmethod
+    def _commit(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[0-9a-f]{7,40}(-dirty)?", value):
+            raise ValueError(
+                f"SKIPBENCH_SOURCE_COMMIT={value!r} is not a git commit: 7 to 40 lowercase hex "
+                "digits, optionally followed by -dirty"
+            )
+        return value
 
     @field_validator("home", "shared_dir", "results_dir", mode="after")
     @classmethod

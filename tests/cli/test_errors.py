@@ -163,3 +163,19 @@ def test_submit_leaves_a_model_path_missing_here_to_the_worker():
     """A local path may exist only on the worker: submit gets as far as the broker."""
     out = skipbench("submit", "--model", "/only/on/the/worker", env=NO_BROKER)
     assert out.returncode == 1 and "broker" in out.stderr.lower()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        (
+            "SKIPBENCH_SEARCH_LOGS",
+            "maybe",
+            "SKIPBENCH_SEARCH_LOGS='maybe': Input should be a valid",
+        ),
+        ("SKIPBENCH_SOURCE_COMMIT", "main", "SKIPBENCH_SOURCE_COMMIT='main' is not a git commit"),
+    ],
+)
+def test_a_setting_pydantic_refuses_is_one_line_naming_the_variable(variable, value, expected):
+    line = one_line(skipbench("results", env={variable: value}))
+    assert line.startswith("error: ") and expected in line

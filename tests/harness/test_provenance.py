@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 
+import pytest
+from pydantic import ValidationError
+
 from harness import provenance
+from skipbench.settings import Settings, reset_settings_cache
 
 
 def write(root, rel, text):
@@ -48,3 +52,37 @@ def test_collect_records_the_source_digest_of_this_checkout():
     facts = provenance.collect("cpu")
     assert re.fullmatch(r"[0-9a-f]{64}", facts["source_sha256"])
     assert facts["source_sha256"] == provenance.source_sha256()
+
+
+@pytest.fixture
+def fresh_settings(monkeypatch):
+    """Each test sets the environment; settings are re-read before and after it."""
+    reset_settings_cache()
+    yield monkeypatch
+    monkeypatch.delenv("SKIPBENCH_SOURCE_COMMIT", raising=False)
+    reset_settings_cache()
+
+
+def test_a_copy_without_git_metadata_records_the_declared_commit_beside_a_null_git_sha(
+    fresh_settings,
+):
+    fresh_settings.setattr(provenance, "git_sha", lambda: None)
+    assert provenance.commit_facts() == {"git_sha": None}
+    fresh_settings.setenv("SKIPBENCH_SOURCE_COMMIT", "32fb41e")
+    reset_settings_cache()
+    assert provenance.commit_facts() == {"git_sha": None, "git_sha_declared": "32fb41e"}
+    facts = provenance.collect("cpu")
+    assert facts["git_sha"] is None and facts["git_sha_declared"] == "32fb41e"
+
+
+def test_a_checkout_with_git_metadata_ignores_the_declared_commit(fresh_settings):
+    fresh_settings.setattr(provenance, "git_sha", lambda: "0123abc-dirty")
+    fresh_settings.setenv("SKIPBENCH_SOURCE_COMMIT", "32fb41e")
+    reset_settings_cache()
+    assert provenance.commit_facts() == {"git_sha": "0123abc-dirty"}
+
+
+@pytest.mark.parametrize("bad", ["main", "32FB41E", "32fb4", "32fb41e-clean"])
+def test_a_declared_commit_that_is_not_a_commit_is_refused_naming_it(bad):
+    with pytest.raises(ValidationError, match=re.escape(repr(bad))):
+        Settings(source_commit=bad)
