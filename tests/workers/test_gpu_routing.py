@@ -22,7 +22,8 @@ def _clean_registry(service):
     client.delete(registry_key(service.queue), *(f"{service.queue}.gpus{n}" for n in (2, 3)))
 
 
-def test_two_gpu_job_waits_for_a_two_gpu_worker(service, tiny_dir):
+def test_two_gpu_job_waits_for_a_two_gpu_worker(service, tiny_dir, shared_data_dir):
+    # the small job's perplexity reads WikiText-2 from the shared data
     from workers import broker
     from workers.service import waiting_reasons
     from workers.worker_registry import WorkerEntry, register, seen_workers
