@@ -9,18 +9,14 @@ resumed at its first suite not yet stored. A failed cell never stops the sweep.
 from __future__ import annotations
 
 import json
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from cli.common import console, err, err_console
-from cli.progress import LineProgress
+from cli.common import console, err
+from cli.sweep_exec import cell_action, export_grid, key_states_of, run_all, submit_all
 
 if TYPE_CHECKING:
     from cli.sweep_grid import Cell, Grid
@@ -112,23 +108,6 @@ def plan(grid_file: Path, check_models: bool) -> tuple[Grid, list[tuple[Cell, An
     return grid, planned
 
 
-def _states(url: str, planned: list[tuple[Cell, Any]]) -> dict[str, KeyState]:
-    from db.engine import upgrade
-    from db.run_index import key_states
-
-    upgrade(url)
-    return key_states(url, [spec.key() for _, spec in planned])
-
-
-def _where(state: KeyState) -> str:
-    done = state.succeeded
-    if done is not None:
-        return f"run {done.id}"
-    if state.job is not None:
-        return f"job {state.job.id}"
-    return f"run {state.runs[-1].id}" if state.runs else ""
-
-
 def _cell_json(cell: Cell, spec: Any, state: KeyState) -> dict[str, Any]:
     return {
         "cell": cell.index,
@@ -217,26 +196,26 @@ def run(
     url = get_settings().db_url
     load_plugins()  # methods or suites from SKIPBENCH_PLUGINS, as workers and `submit` load them
     grid, planned = plan(grid_file, check_models=not submit)
-    states = _states(url, planned)
+    states = key_states_of(url, planned)
     rows = [_cell_json(cell, spec, states[spec.key()]) for cell, spec in planned]
     if dry_run:
-        action = {row["cell"]: _action(states[row["key"]], submit) for row in rows}
+        action = {row["cell"]: cell_action(states[row["key"]], submit) for row in rows}
         _print_table(f"sweep {grid.name or grid_file.name} (dry run)", rows, action)
         console.print(_counts(rows), highlight=False)
         if as_json:
             print(json.dumps([{**r, "action": action[r["cell"]]} for r in rows], default=str))
         return
     if submit:
-        failed = _submit_all(planned, states, queue)
+        failed = submit_all(planned, states, queue)
     else:
         on_done = (
-            (lambda: _export_grid(url, grid.name or grid_file.stem, planned, export))
+            (lambda: export_grid(url, grid.name or grid_file.stem, planned, export))
             if export
             else None
         )
-        failed = _run_all(planned, states, on_done)
+        failed = run_all(planned, states, on_done)
     if as_json:
-        fresh = _states(url, planned)
+        fresh = key_states_of(url, planned)
         print(json.dumps([_cell_json(c, s, fresh[s.key()]) for c, s in planned], default=str))
     if failed:
         err(f"{failed} cell(s) failed; run the sweep again to retry them (stored suites are kept)")
@@ -252,180 +231,9 @@ def status(grid_file: GridArg, as_json: JsonOpt = False) -> None:
     url = get_settings().db_url
     load_plugins()
     grid, planned = plan(grid_file, check_models=False)
-    states = _states(url, planned)
+    states = key_states_of(url, planned)
     rows = [_cell_json(cell, spec, states[spec.key()]) for cell, spec in planned]
     _print_table(f"sweep {grid.name or grid_file.name}", rows, None)
     console.print(_counts(rows), highlight=False)
     if as_json:
         print(json.dumps(rows, default=str))
-
-
-def _action(state: KeyState, submit: bool) -> str:
-    if state.state == "done":
-        return f"skip: stored ({_where(state)})"
-    if state.job is not None and state.job.status in ("queued", "running"):
-        return f"skip: {state.job.status} (job {state.job.id})"
-    if submit:
-        return f"re-queue job {state.job.id}" if state.job is not None else "queue"
-    resume = state.resumable()
-    return f"resume run {resume.id}" if resume is not None else "run"
-
-
-def _line(cell: Cell, total: int, what: str, detail: str = "") -> None:
-    width = len(str(total))
-    print(
-        f"[{cell.index:>{width}}/{total}] {what:<8} {cell.label}"
-        + (f"  {detail}" if detail else ""),
-        flush=True,
-    )
-
-
-def _eta(durations: list[float], remaining: int) -> str:
-    if not durations:
-        return "ETA ?"
-    seconds = int(sum(durations) / len(durations) * remaining)
-    return "ETA " + (
-        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-        if seconds >= 3600
-        else f"{seconds // 60}m{seconds % 60:02d}s"
-    )
-
-
-@contextmanager
-def _cell_progress(cell: Cell, total: int, resume_id: int | None) -> Iterator[Any]:
-    """``progress(what, fraction)`` for one cell: a spinner on a terminal; in a log (stderr not
-    a terminal) a line when the cell starts and ``LineProgress`` lines (each step's start,
-    quarters with elapsed time and ETA, end), prefixed with the cell, so a long cell in a
-    ``nohup`` or batch-job log shows where it is."""
-    prefix = f"[{cell.index}/{total}]"
-    if err_console.is_terminal:
-        with err_console.status(f"{prefix} {cell.label}") as spinner:
-            yield lambda what, fraction: spinner.update(
-                f"{prefix} {cell.label}: {what} {fraction:.0%}"
-            )
-        return
-
-    def write(text: str) -> None:
-        print(f"{prefix} {text}", file=sys.stderr, flush=True)
-
-    write(f"started {cell.label}" + (f" (resuming run {resume_id})" if resume_id else ""))
-    lines = LineProgress(write)
-    try:
-        yield lines.update
-    finally:
-        lines.close()
-
-
-def _export_grid(url: str, name: str, planned: list[tuple[Cell, Any]], path: Path) -> None:
-    """Write the grid's succeeded runs (stored before or run now) to the bundle at ``path``."""
-    from db import bundle_format
-    from db.bundles import bundle_header, export_runs
-
-    done = [s.succeeded for s in _states(url, planned).values() if s.succeeded is not None]
-    ids = sorted(run.id for run in done)
-    if not ids:
-        return
-    runs = export_runs(url, run_ids=ids)
-    filters = {"grid": name, "runs": ids, "with_samples": False}
-    digest = bundle_format.write(path, bundle_header(filters), runs)
-    print(f"exported {len(runs)} run(s) to {path} (sha256 {digest[:16]}…)", flush=True)
-
-
-def _run_all(
-    planned: list[tuple[Cell, Any]],
-    states: dict[str, KeyState],
-    on_done: Callable[[], None] | None = None,
-) -> int:
-    """Run the cells here one after another, calling ``on_done`` after each one that succeeds
-    (or once, when no cell needed to run); returns how many failed."""
-    from cli.common import get_store
-    from harness.runner import execute
-
-    store = get_store()
-    total = planned[-1][0].index if planned else 0
-    todo = [(c, s) for c, s in planned if not _action(states[s.key()], False).startswith("skip")]
-    to_run = {c.index for c, _ in todo}
-    durations: list[float] = []
-    failed = n = 0
-    for cell, spec in planned:
-        if cell.index not in to_run:
-            _line(cell, total, "skip", _action(states[spec.key()], False).removeprefix("skip: "))
-            continue
-        n += 1
-        resume = states[spec.key()].resumable()
-        t0 = time.monotonic()
-        with _cell_progress(cell, total, resume.id if resume else None) as progress:
-            try:
-                record = execute(spec, store, progress, resume_run_id=resume.id if resume else None)
-            except Exception as exc:  # a failed cell never stops the sweep
-                durations.append(time.monotonic() - t0)
-                failed += 1
-                first = (str(exc).splitlines() or [""])[0]
-                _line(
-                    cell,
-                    total,
-                    "FAILED",
-                    f"{type(exc).__name__}: {first}  · {_eta(durations, len(todo) - n)}",
-                )
-                continue
-        durations.append(time.monotonic() - t0)
-        resumed = f" (resumed run {resume.id})" if resume else ""
-        _line(
-            cell,
-            total,
-            "ok",
-            f"{durations[-1]:.1f}s · run {record['run_id']}{resumed} · {_eta(durations, len(todo) - n)}",
-        )
-        if on_done is not None:
-            on_done()
-    if on_done is not None and not todo:
-        on_done()  # nothing ran: the bundle still holds what is stored
-    done = len(planned) - failed
-    print(
-        f"sweep: {len(planned)} cells, {done} done ({len(todo) - failed} now), {failed} failed",
-        flush=True,
-    )
-    return failed
-
-
-def _submit_all(
-    planned: list[tuple[Cell, Any]], states: dict[str, KeyState], queue: str | None
-) -> int:
-    """Queue every cell not stored (re-queue failed jobs); returns how many could not be queued."""
-    from skipbench.settings import get_settings
-    from workers import service
-    from workers.broker import BrokerUnavailable, ping
-
-    settings = get_settings()
-    try:
-        ping(settings.broker_url)
-    except BrokerUnavailable as exc:
-        err(
-            f"error: {exc}; start the broker (see docs/deploy.md) or run the sweep here without --submit"
-        )
-        sys.exit(1)
-    total = planned[-1][0].index if planned else 0
-    failed = 0
-    for cell, spec in planned:
-        state = states[spec.key()]
-        action = _action(state, True)
-        if action.startswith("skip"):
-            _line(cell, total, "skip", action.removeprefix("skip: "))
-            continue
-        try:
-            if state.job is not None and state.job.status in ("failed", "cancelled"):
-                job = service.retry(state.job.id, settings)
-                _line(cell, total, "requeued", f"job {job.id} (resumes its stored suites)")
-                continue
-            result = service.submit(spec, queue=queue, settings=settings)
-        except Exception as exc:  # one cell's trouble never stops the others
-            failed += 1
-            _line(
-                cell, total, "FAILED", f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
-            )
-            continue
-        job = result.job
-        word = "queued" if result.created else job.status
-        _line(cell, total, word, f"job {job.id}")
-    print(f"sweep: {len(planned)} cells; `skipbench sweep status GRID` follows them", flush=True)
-    return failed
