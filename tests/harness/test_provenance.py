@@ -54,30 +54,23 @@ def test_collect_records_the_source_digest_of_this_checkout():
     assert facts["source_sha256"] == provenance.source_sha256()
 
 
-@pytest.fixture
-def fresh_settings(monkeypatch):
-    """Each test sets the environment; settings are re-read before and after it."""
-    reset_settings_cache()
-    yield monkeypatch
-    monkeypatch.delenv("SKIPBENCH_SOURCE_COMMIT", raising=False)
-    reset_settings_cache()
-
-
+# settings are re-read before and after every test (tests/conftest.isolated_home); a test that
+# sets the environment mid-way resets them itself
 def test_a_copy_without_git_metadata_records_the_declared_commit_beside_a_null_git_sha(
-    fresh_settings,
+    monkeypatch,
 ):
-    fresh_settings.setattr(provenance, "git_sha", lambda: None)
+    monkeypatch.setattr(provenance, "git_sha", lambda: None)
     assert provenance.commit_facts() == {"git_sha": None}
-    fresh_settings.setenv("SKIPBENCH_SOURCE_COMMIT", "32fb41e")
+    monkeypatch.setenv("SKIPBENCH_SOURCE_COMMIT", "32fb41e")
     reset_settings_cache()
     assert provenance.commit_facts() == {"git_sha": None, "git_sha_declared": "32fb41e"}
     facts = provenance.collect("cpu")
     assert facts["git_sha"] is None and facts["git_sha_declared"] == "32fb41e"
 
 
-def test_a_checkout_with_git_metadata_ignores_the_declared_commit(fresh_settings):
-    fresh_settings.setattr(provenance, "git_sha", lambda: "0123abc-dirty")
-    fresh_settings.setenv("SKIPBENCH_SOURCE_COMMIT", "32fb41e")
+def test_a_checkout_with_git_metadata_ignores_the_declared_commit(monkeypatch):
+    monkeypatch.setattr(provenance, "git_sha", lambda: "0123abc-dirty")
+    monkeypatch.setenv("SKIPBENCH_SOURCE_COMMIT", "32fb41e")
     reset_settings_cache()
     assert provenance.commit_facts() == {"git_sha": "0123abc-dirty"}
 
